@@ -1,0 +1,80 @@
+"""The Python API: load, analyze and generate_report, each a thin join of the four stages."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .errors import InputError
+from .progress import Progress
+from .types import Analysis, Layout, ModelSpec, ModelWeights
+
+
+def load(source: Any, layout: Layout | None = None) -> ModelWeights:
+    """A weights file, a directory (Orbax, sharded safetensors) or a live pytree."""
+    from .io import load as _load
+
+    return _load(source, layout)
+
+
+def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config | None = None,
+            progress: Progress | None = None) -> Analysis:
+    from .analysis.pipeline import analyze as _analyze
+
+    return _analyze(weights, spec, config, progress)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail before any analysis starts when the output cannot be written."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give a file name for the report")
+    if not parent.is_dir():
+        raise InputError(f"{path}: output directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{path}: output directory {parent} is not writable")
+
+
+def generate_report(source: Any, out: str | os.PathLike | None = "report.html",
+                    spec: ModelSpec | None = None, config: Config | None = None,
+                    json_out: str | os.PathLike | None = None,
+                    progress: Progress | None = None) -> Analysis:
+    """Load, analyze, build and render; write the HTML (and JSON) atomically. Returns the Analysis."""
+    import dataclasses
+
+    config = config or Config()
+    progress = progress or Progress(enabled=False)
+    for target in (out, json_out):
+        if target is not None:
+            check_writable(target)
+    start = time.perf_counter()
+    with progress.phase("reading weights"):
+        weights = source if isinstance(source, ModelWeights) else load(source, config.layout)
+    load_s = time.perf_counter() - start
+    analysis = analyze(weights, spec, config, progress)
+    analysis = dataclasses.replace(analysis, timings=dataclasses.replace(analysis.timings, load_s=load_s))
+
+    from .report.build import build_report
+    from .report.render import dumps_json, render_html, write_atomic
+    from .report.sidecar import analysis_to_dict
+
+    if out is not None:
+        t0 = time.perf_counter()
+        with progress.phase("rendering HTML"):
+            html = render_html(build_report(analysis))
+        render_s = time.perf_counter() - t0
+        timings = dataclasses.replace(analysis.timings, render_s=render_s,
+                                      total_s=time.perf_counter() - start)
+        analysis = dataclasses.replace(analysis, timings=timings)
+        write_atomic(out, html)
+        progress.note(f"wrote {out} ({len(html.encode()) / 1e6:.1f} MB)")
+    else:
+        analysis = dataclasses.replace(analysis, timings=dataclasses.replace(
+            analysis.timings, total_s=time.perf_counter() - start))
+    if json_out is not None:
+        write_atomic(json_out, dumps_json(analysis_to_dict(analysis)))
+        progress.note(f"wrote {json_out}")
+    return analysis

@@ -1,0 +1,99 @@
+"""Command line: `reportgen demo` and `reportgen report`; main(argv) returns the exit code."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Sequence
+
+from ._version import __version__
+from .errors import InputError
+
+EXIT_OK, EXIT_FAIL_ON, EXIT_BAD_INPUT = 0, 1, 2
+_SEVERITY = {"info": 0, "warning": 1, "error": 2}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every other bad input
+        self.exit(EXIT_BAD_INPUT, f"reportgen: error: {message} (see reportgen {self.prog.split()[-1]} --help)\n"
+                  if " " in self.prog else f"reportgen: error: {message} (see reportgen --help)\n")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", default="report.html", help="HTML report to write (default: report.html)")
+    p.add_argument("--json", dest="json_out", metavar="PATH", help="also write the JSON sidecar here")
+    p.add_argument("--sections", help="comma-separated sections to include (default: all)")
+    p.add_argument("--config", metavar="TOML", help="reportgen.toml with settings and thresholds")
+    p.add_argument("--fail-on", choices=("warning", "error"),
+                   help="exit 1 when an alert of this severity or worse is found (for release CI)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--debug", action="store_true", help="show a traceback for bad input")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .samples import SAMPLES
+
+    parser = _Parser(prog="reportgen", description="Explain a neural network's weights in one offline HTML file.")
+    parser.add_argument("--version", action="version", version=f"reportgen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    demo = sub.add_parser("demo", help="report on a bundled sample model",
+                          description="Report on a bundled sample model: "
+                          + "; ".join(f"{k}: {s.description}" for k, s in SAMPLES.items()))
+    demo.add_argument("target", nargs="?", default="digits", choices=tuple(SAMPLES),
+                      help="which sample model (default: digits)")
+    _common(demo)
+    report = sub.add_parser("report", help="report on a weights file or checkpoint directory")
+    report.add_argument("weights", help="safetensors (file or sharded index/dir), Flax msgpack, "
+                        "Orbax checkpoint directory or .npz")
+    report.add_argument("--layout", choices=("flax", "pytorch"),
+                        help="kernel layout, when the names do not tell (flax: in,out/HWIO; pytorch: out,in/OIHW)")
+    _common(report)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .api import generate_report
+    from .config import load_config
+    from .progress import Progress
+
+    config = load_config(args.config, sections=args.sections, layout=getattr(args, "layout", None),
+                         progress=not args.quiet)
+    progress = Progress(enabled=config.progress)
+    if args.command == "demo":
+        from .samples import weights_path
+
+        source = weights_path(args.target)
+    else:
+        source = args.weights
+    analysis = generate_report(source, out=args.output, config=config, json_out=args.json_out,
+                               progress=progress)
+    if args.fail_on:
+        worst = [a for a in analysis.alerts if _SEVERITY[a.severity] >= _SEVERITY[args.fail_on]]
+        if worst:
+            progress.note(f"{len(worst)} alert(s) at --fail-on {args.fail_on} or worse")
+            return EXIT_FAIL_ON
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help/--version exit 0; usage errors exit 2
+        return int(exc.code or 0)
+    try:
+        return _run(args)
+    except InputError as exc:
+        if args.debug:
+            raise
+        print(f"reportgen: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("reportgen: interrupted; no report written", file=sys.stderr)
+        return 130
+
+
+def entrypoint() -> None:
+    # SIGTERM behaves like Ctrl-C: the atomic writer then leaves no partial file behind.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Run configuration: which sections to build and the thresholds they use (reportgen.toml)."""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+# Every section the report knows, in page order. Sections a later version adds go here.
+SECTIONS: tuple[str, ...] = ("overview", "stats")
+
+
+@dataclass(frozen=True)
+class Config:
+    sections: tuple[str, ...] = SECTIONS
+    layout: str | None = None  # force "flax" or "pytorch"; None infers from format and names
+    strict: bool = False  # re-raise per-tensor analysis errors instead of recording them
+    progress: bool = True
+
+
+def parse_sections(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = tuple(s.strip() for s in items if s.strip())
+    unknown = [s for s in names if s not in SECTIONS]
+    if unknown:
+        raise InputError(f"unknown section {unknown[0]!r}; choose from {', '.join(SECTIONS)}")
+    if not names:
+        raise InputError("--sections needs at least one section")
+    return tuple(s for s in SECTIONS if s in names)  # page order, not argument order
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
+    """Read a TOML file (top-level keys or a [reportgen] table), then apply CLI overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(f"{path}: cannot read config: {exc}") from None
+        values.update(data.get("reportgen", data))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InputError(f"unknown config key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+    if "sections" in values:
+        values["sections"] = parse_sections(values["sections"])
+    if values.get("layout") not in (None, "flax", "pytorch"):
+        raise InputError(f"layout must be 'flax' or 'pytorch', not {values['layout']!r}")
+    return Config(**values)

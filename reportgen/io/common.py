@@ -1,0 +1,80 @@
+"""Helpers every loader shares: hashing, size on disk and building TensorRecords."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..types import Layout, ModelWeights, TensorRecord
+from .roles import infer_layout, infer_role
+
+_CHUNK = 1 << 22
+
+
+def sha256_files(paths: Sequence[Path]) -> str:
+    """sha256 of one file, or of the concatenated (relative name, digest) list for several."""
+    if len(paths) == 1:
+        return _sha256_file(paths[0])
+    root = Path(*_common_parts(paths))
+    outer = hashlib.sha256()
+    for p in sorted(paths):
+        outer.update(f"{p.relative_to(root)}\0{_sha256_file(p)}\n".encode())
+    return outer.hexdigest()
+
+
+def _common_parts(paths: Sequence[Path]) -> tuple[str, ...]:
+    parts = [p.parent.parts for p in paths]
+    common = []
+    for items in zip(*parts):
+        if len(set(items)) != 1:
+            break
+        common.append(items[0])
+    return tuple(common)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def display_name(path: Path) -> str:
+    """`folder/file`: enough to tell files apart without leaking the reader's directory tree."""
+    resolved = path.resolve()
+    return f"{resolved.parent.name}/{resolved.name}" if resolved.parent.name else resolved.name
+
+
+def dtype_name(dtype: np.dtype) -> str:
+    return np.dtype(dtype).name
+
+
+def build_weights(
+    *,
+    source: str,
+    format: str,
+    default_layout: Layout,
+    layout: Layout | None,
+    files: Sequence[Path],
+    entries: Iterable[tuple[str, tuple[int, ...], str, Callable[[], np.ndarray]]],
+    sha256: str | None = None,
+) -> ModelWeights:
+    """Turn (name, shape, dtype, reader) entries into a ModelWeights with roles and layout."""
+    entries = list(entries)
+    chosen: Layout = layout or infer_layout((e[0] for e in entries), default_layout)
+    tensors = tuple(
+        TensorRecord(name=n, shape=tuple(int(d) for d in s), dtype=d,
+                     role=infer_role(n, tuple(s), d), layout=chosen, reader=r)
+        for n, s, d, r in entries
+    )
+    return ModelWeights(
+        source=source,
+        format=format,
+        layout=chosen,
+        sha256=sha256 if sha256 is not None else sha256_files(files),
+        size_bytes=sum(p.stat().st_size for p in files),
+        tensors=tensors,
+    )

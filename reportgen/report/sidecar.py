@@ -1,0 +1,52 @@
+"""The JSON sidecar: the Analysis serialized with DESIGN.md's stable key names (schema 1)."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from ..types import PERCENTILES, Analysis, TensorAnalysis, TensorStats
+
+SCHEMA_VERSION = 1
+
+
+def _clean(x: Any) -> Any:
+    """JSON has no NaN/Inf: they become null (the counts say why)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _stats(s: TensorStats | None) -> dict | None:
+    if s is None:
+        return None
+    d = dataclasses.asdict(s)
+    d["percentiles"] = {f"p{q}": v for q, v in zip(PERCENTILES, s.percentiles)}
+    d["abs_percentiles"] = {f"p{q}": v for q, v in zip(PERCENTILES, s.abs_percentiles)}
+    return d
+
+
+def _tensor(t: TensorAnalysis) -> dict:
+    return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "role": t.role,
+            "layout": t.layout, "n_params": t.n_params, "stats": _stats(t.stats),
+            "spectral": None, "notes": list(t.notes), "errors": list(t.errors)}
+
+
+def analysis_to_dict(a: Analysis) -> dict:
+    m = a.model
+    return _clean({
+        "schema_version": SCHEMA_VERSION,
+        "reportgen_version": a.reportgen_version,
+        "model": {"source": m.source, "sha256": m.sha256, "format": m.format, "layout": m.layout,
+                  "n_tensors": m.n_tensors, "n_params": m.n_params, "size_bytes": m.size_bytes,
+                  "dtypes": {d: n for d, n in m.dtypes}},
+        "sections": list(a.sections),
+        "tensors": [_tensor(t) for t in a.tensors],
+        "alerts": [dataclasses.asdict(al) for al in a.alerts],
+        "timings": dataclasses.asdict(a.timings),
+        "notes": list(a.notes),
+    })

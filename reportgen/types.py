@@ -1,0 +1,179 @@
+"""Typed, frozen records that join the four stages: load -> analyze -> build -> render."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
+
+import numpy as np
+
+Role = Literal["dense", "conv", "embedding", "norm", "bias", "other"]
+Layout = Literal["flax", "pytorch"]
+ROLES: tuple[Role, ...] = ("dense", "conv", "embedding", "norm", "bias", "other")
+LAYOUTS: tuple[Layout, ...] = ("flax", "pytorch")
+
+
+@dataclass(frozen=True)
+class TensorRecord:
+    """One named tensor of a model; the array is read only when `load()` is called."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # numpy dtype name: float32, bfloat16, int8, ...
+    role: Role
+    layout: Layout
+    reader: Callable[[], np.ndarray] = field(repr=False, compare=False)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(_numpy_dtype(self.dtype)).itemsize
+
+    def load(self) -> np.ndarray:
+        return self.reader()
+
+
+@dataclass(frozen=True)
+class ModelWeights:
+    """An ordered, lazily loaded collection of tensors plus where they came from."""
+
+    source: str
+    format: str  # safetensors | safetensors-sharded | flax-msgpack | orbax | npz | pytree
+    layout: Layout
+    sha256: str
+    size_bytes: int
+    tensors: tuple[TensorRecord, ...]
+
+    @property
+    def n_params(self) -> int:
+        return sum(t.size for t in self.tensors)
+
+    def __iter__(self) -> Iterator[TensorRecord]:
+        return iter(self.tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def __getitem__(self, name: str) -> TensorRecord:
+        for t in self.tensors:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a `--model pkg.module:factory` returns: enough to run the model, not only read it.
+
+    Model-level sections (saliency, training, circuits, bias) need one; weights-only reports
+    skip them with a note.
+    """
+
+    apply_fn: Callable[[Any, Any], Any]  # (params, x) -> logits
+    params: Any
+    inputs: np.ndarray
+    labels: np.ndarray | None = None
+    input_kind: Literal["image", "tabular", "sequence"] = "tabular"
+    class_names: Sequence[str] | None = None
+    feature_names: Sequence[str] | None = None
+    groups: np.ndarray | None = None
+    sensitive_features: Sequence[str] | None = None
+    intermediates_fn: Callable[[Any, Any], Mapping[str, Any]] | None = None
+    name: str = "model"
+
+
+# ---- analysis outputs -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TensorStats:
+    """Summary statistics of one tensor; NaN/Inf are counted and excluded from the rest."""
+
+    mean: float
+    std: float
+    min: float
+    max: float
+    abs_mean: float
+    rms: float
+    frobenius_norm: float
+    kurtosis: float  # excess (Fisher) kurtosis, 0 for a Gaussian
+    sparsity: float  # fraction exactly zero
+    near_zero_fraction: float  # fraction with |w| < 1e-3 * max|w|
+    nan_count: int
+    inf_count: int
+    percentiles: tuple[float, ...]  # of w at PERCENTILES
+    abs_percentiles: tuple[float, ...]  # of |w| at PERCENTILES
+
+
+PERCENTILES: tuple[int, ...] = (1, 5, 25, 50, 75, 95, 99)
+
+
+@dataclass(frozen=True)
+class TensorAnalysis:
+    """Everything computed for one tensor; `error` is set when an analysis of it failed."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    role: Role
+    layout: Layout
+    n_params: int
+    stats: TensorStats | None = None
+    notes: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    source: str
+    sha256: str
+    format: str
+    layout: Layout
+    n_tensors: int
+    n_params: int
+    size_bytes: int
+    dtypes: tuple[tuple[str, int], ...]  # (dtype, parameter count), largest first
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    tensor: str | None
+    severity: Literal["info", "warning", "error"]
+    message: str
+
+
+@dataclass(frozen=True)
+class Timings:
+    load_s: float = 0.0
+    stats_s: float = 0.0
+    spectral_s: float = 0.0
+    projection_s: float = 0.0
+    saliency_s: float = 0.0
+    render_s: float = 0.0
+    total_s: float = 0.0
+    compile_count: int = 0
+    compile_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Analysis:
+    reportgen_version: str
+    model: ModelInfo
+    tensors: tuple[TensorAnalysis, ...]
+    alerts: tuple[Alert, ...]
+    timings: Timings
+    sections: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # model-level notes, e.g. sections skipped and why
+
+
+def _numpy_dtype(name: str) -> Any:
+    """Resolve dtype names numpy lacks (bfloat16, float8_*) through ml_dtypes."""
+    try:
+        return np.dtype(name)
+    except TypeError:
+        import ml_dtypes
+
+        return np.dtype(getattr(ml_dtypes, name))

@@ -1,0 +1,62 @@
+// reportgen page script: lazy Bokeh rendering, tensor filter, sortable table. Offline only.
+(function () {
+  "use strict";
+  async function inflate(b64) {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+    return JSON.parse(await new Response(stream).text());
+  }
+  async function render(el) {
+    if (el.dataset.state) return;
+    el.dataset.state = "rendering";
+    try {
+      const item = await inflate(el.dataset.plot);
+      el.textContent = "";
+      await Bokeh.embed.embed_item(item, el.id);
+      el.removeAttribute("data-plot");
+      el.dataset.state = "rendered";
+    } catch (err) {
+      el.dataset.state = "failed";
+      el.textContent = "This plot could not be drawn: " + err;
+      throw err;
+    }
+  }
+  const plots = document.querySelectorAll(".plot[data-plot]");
+  if ("IntersectionObserver" in window) {
+    const io = new IntersectionObserver((entries) => {
+      for (const e of entries) if (e.isIntersecting) { io.unobserve(e.target); render(e.target); }
+    }, { rootMargin: "400px 0px" });
+    plots.forEach((el) => io.observe(el));
+  } else {
+    plots.forEach(render);
+  }
+  // Printing shows every plot, not only those scrolled past.
+  window.addEventListener("beforeprint", () => plots.forEach(render));
+
+  const filter = document.getElementById("tensor-filter");
+  if (filter) filter.addEventListener("input", () => {
+    const q = filter.value.trim().toLowerCase();
+    document.querySelectorAll("#tensor-nav li").forEach((li) => {
+      li.classList.toggle("hidden", q !== "" && !li.dataset.filter.includes(q));
+    });
+  });
+
+  document.querySelectorAll("table.sortable").forEach((table) => {
+    const body = table.tBodies[0];
+    table.querySelectorAll("th").forEach((th) => th.addEventListener("click", () => {
+      const col = Number(th.dataset.col), numeric = th.classList.contains("num");
+      const desc = th.classList.contains("sorted-asc");
+      table.querySelectorAll("th").forEach((h) => h.classList.remove("sorted-asc", "sorted-desc"));
+      th.classList.add(desc ? "sorted-desc" : "sorted-asc");
+      const key = (tr) => {
+        const td = tr.cells[col], v = td.dataset.sort ?? td.textContent;
+        return numeric ? (v === "" || isNaN(Number(v)) ? -Infinity : Number(v)) : v.toLowerCase();
+      };
+      const rows = Array.from(body.rows).sort((a, b) => {
+        const x = key(a), y = key(b);
+        return (x < y ? -1 : x > y ? 1 : 0) * (desc ? -1 : 1);
+      });
+      rows.forEach((r) => body.appendChild(r));
+    }));
+  });
+})();

@@ -1,0 +1,60 @@
+"""Open a report in headless Chromium (Debian's package, driven by Playwright) and inspect it."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHROMIUM = os.environ.get("REPORTGEN_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+IDLE = "() => window.Bokeh !== undefined && Bokeh.documents.length > 0 && Bokeh.documents.every(d => d.is_idle)"
+
+
+def available() -> bool:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return False
+    return shutil.which(CHROMIUM) is not None or Path(CHROMIUM).exists()
+
+
+@dataclass
+class PageResult:
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    n_plots: int = 0
+    n_rendered: int = 0
+    n_documents: int = 0
+
+
+def open_report(path: Path, screenshot: Path | None = None, scroll_all: bool = True,
+                timeout_ms: int = 30_000) -> PageResult:
+    from playwright.sync_api import sync_playwright
+
+    result = PageResult()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda m: m.type == "error" and result.console_errors.append(m.text))
+        page.on("pageerror", lambda e: result.page_errors.append(str(e)))
+        page.on("request", lambda r: result.requests.append(r.url))
+        page.goto(Path(path).resolve().as_uri())
+        page.wait_for_function(IDLE, timeout=timeout_ms)
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot))
+        if scroll_all:  # walk every plot into view so each lazy one renders
+            for el in page.query_selector_all(".plot"):
+                el.scroll_into_view_if_needed()
+                page.wait_for_timeout(30)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.plot')].every(e => e.dataset.state === 'rendered')"
+                " && Bokeh.documents.every(d => d.is_idle)", timeout=timeout_ms)
+        result.n_plots = page.eval_on_selector_all(".plot", "els => els.length")
+        result.n_rendered = page.eval_on_selector_all(
+            ".plot", "els => els.filter(e => e.dataset.state === 'rendered').length")
+        result.n_documents = page.evaluate("() => Bokeh.documents.length")
+        browser.close()
+    return result
