@@ -10,7 +10,7 @@ from typing import Any
 from .errors import InputError
 
 # Every section the report knows, in page order. Sections a later version adds go here.
-SECTIONS: tuple[str, ...] = ("overview", "stats")
+SECTIONS: tuple[str, ...] = ("overview", "stats", "heatmaps", "filters")
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,17 @@ class Config:
     layout: str | None = None  # force "flax" or "pytorch"; None infers from format and names
     strict: bool = False  # re-raise per-tensor analysis errors instead of recording them
     progress: bool = True
+    # Alert thresholds (DESIGN: they live in the config, not in the code that applies them).
+    dead_rel: float = 1e-3  # unit dead when its max|w| <= dead_rel x the layer's median unit max|w|
+    duplicate_cos: float = 0.995  # cosine similarity above which two units are near-duplicates
+    duplicate_max_units: int = 4096  # wider layers: an evenly spaced sample of this many units
+    norm_z: float = 3.5  # robust z-score of log10(rms) among tensors of one role
+    norm_mad_floor: float = 0.1  # decades; keeps layers of different fan-in from looking odd
+    extreme_abs: float = 100.0  # max|w| above this is an extreme magnitude
+    # Views
+    heatmap_max_cells: int = 256  # per side; larger matrices are block-pooled
+    conv_max_out: int = 32  # output channels shown per conv layer
+    conv_top_inputs: int = 8  # strongest input kernels shown per output channel
 
 
 def parse_sections(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -48,6 +59,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         raise InputError(f"unknown config key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
     if "sections" in values:
         values["sections"] = parse_sections(values["sections"])
+    for f in dataclasses.fields(Config):
+        if f.name in values and f.type in ("float", "int") and not isinstance(values[f.name], (int, float)):
+            raise InputError(f"config key {f.name!r} must be a number, not {values[f.name]!r}")
     if values.get("layout") not in (None, "flax", "pytorch"):
         raise InputError(f"layout must be 'flax' or 'pytorch', not {values['layout']!r}")
     return Config(**values)

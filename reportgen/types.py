@@ -111,6 +111,49 @@ PERCENTILES: tuple[int, ...] = (1, 5, 25, 50, 75, 95, 99)
 
 
 @dataclass(frozen=True)
+class Histogram:
+    edges: tuple[float, ...]  # len(counts) + 1; symmetric around 0 for signed tensors
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class UnitStats:
+    """Per-unit findings on the (units x fan_in) view of a kernel; units are output units."""
+
+    n_units: int
+    fan_in: int
+    dead: tuple[int, ...]  # units whose incoming weights are all ~0
+    duplicates: tuple[tuple[int, int, float], ...]  # (i, j, cosine) with cosine > threshold
+    duplicates_checked: int  # units compared (a deterministic sample for very wide layers)
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """A block-pooled unit matrix, quantised to uint8 codes 0..254 (127 = 0); 255 marks NaN."""
+
+    codes: np.ndarray = field(repr=False, compare=False)  # uint8 [rows, cols], row 0 = unit 0
+    n_rows: int = 0
+    n_cols: int = 0
+    block_rows: int = 1
+    block_cols: int = 1
+    clip: float = 0.0  # |w| mapped to the ends of the colour scale
+    outliers: tuple[tuple[int, int, float], ...] = ()  # (cell row, cell col, value) beyond clip
+
+
+@dataclass(frozen=True)
+class ConvFilters:
+    """Distill-style filter views: per shown output channel, its strongest input kernels."""
+
+    mode: Literal["rgb", "single", "top_inputs"]
+    # uint8 codes: [out, k, kh, kw] diverging (as Heatmap.codes), or [out, kh, kw, 3] RGB
+    tiles: np.ndarray = field(repr=False, compare=False)
+    out_channels: tuple[int, ...] = ()
+    in_channels: tuple[tuple[int, ...], ...] = ()  # per shown output channel, ranked inputs
+    clip: float = 0.0
+    n_out: int = 0
+
+
+@dataclass(frozen=True)
 class TensorAnalysis:
     """Everything computed for one tensor; `error` is set when an analysis of it failed."""
 
@@ -121,6 +164,10 @@ class TensorAnalysis:
     layout: Layout
     n_params: int
     stats: TensorStats | None = None
+    histogram: Histogram | None = None
+    units: UnitStats | None = None
+    heatmap: Heatmap | None = None
+    filters: ConvFilters | None = None
     notes: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
 

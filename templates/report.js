@@ -15,12 +15,27 @@
       await Bokeh.embed.embed_item(item, el.id);
       el.removeAttribute("data-plot");
       el.dataset.state = "rendered";
+      applyLogCounts();
     } catch (err) {
       el.dataset.state = "failed";
       el.textContent = "This plot could not be drawn: " + err;
       throw err;
     }
   }
+  // One page-wide switch for every histogram, including those rendered later.
+  const logBox = document.getElementById("log-counts");
+  function applyLogCounts() {
+    if (!window.Bokeh || !logBox) return;
+    const field = logBox.checked ? "logc" : "count";
+    for (const doc of Bokeh.documents) {
+      const r = doc.get_model_by_name("hist");
+      if (r && r.glyph.top.field !== field) r.glyph.top = { field };
+      const axis = doc.get_model_by_name("hist-y");
+      if (axis) axis.axis_label = logBox.checked ? "log10(1 + count)" : "count";
+    }
+  }
+  if (logBox) logBox.addEventListener("change", applyLogCounts);
+
   const plots = document.querySelectorAll(".plot[data-plot]");
   if ("IntersectionObserver" in window) {
     const io = new IntersectionObserver((entries) => {

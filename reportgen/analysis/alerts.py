@@ -1,23 +1,76 @@
 """Alerts: named, severity-ranked findings derived from the per-tensor analyses."""
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from typing import Sequence
 
+import numpy as np
+
+from ..config import Config
 from ..types import Alert, TensorAnalysis
 
 _ORDER = {"error": 0, "warning": 1, "info": 2}
+_KERNEL_ROLES = ("dense", "conv", "embedding")
 
 
-def model_alerts(tensors: Sequence[TensorAnalysis]) -> tuple[Alert, ...]:
-    alerts: list[Alert] = []
+def _tensor_alerts(t: TensorAnalysis, config: Config) -> list[Alert]:
+    out = [Alert("analysis_error", t.name, "error", e) for e in t.errors]
+    s = t.stats
+    if s is None:
+        return out
+    if s.nan_count or s.inf_count:
+        out.append(Alert("non_finite", t.name, "error", f"{s.nan_count:,} NaN and {s.inf_count:,} Inf values."))
+    finite = t.n_params - s.nan_count - s.inf_count
+    if t.role in _KERNEL_ROLES and finite > 1:
+        if s.max == s.min == 0:
+            out.append(Alert("all_zero", t.name, "error", "every weight is exactly 0."))
+        elif s.max == s.min:
+            out.append(Alert("constant", t.name, "error", f"every weight equals {s.mean:g}."))
+    peak = max(abs(s.min), abs(s.max)) if finite else 0.0
+    if math.isfinite(peak) and peak > config.extreme_abs:
+        out.append(Alert("extreme_magnitude", t.name, "warning",
+                         f"max |w| = {peak:.4g}, above {config.extreme_abs:g}."))
+    u = t.units
+    if u is not None and s.max != s.min:
+        severity = "info" if t.role == "embedding" else "warning"
+        what = "rows" if t.role == "embedding" else "units"
+        if u.dead:
+            shown = ", ".join(str(i) for i in u.dead[:8]) + (" …" if len(u.dead) > 8 else "")
+            out.append(Alert("dead_units", t.name, severity,
+                             f"{len(u.dead)} of {u.n_units} {what} have all incoming weights ~0 ({shown})."))
+        if u.duplicates:
+            i, j, c = u.duplicates[0]
+            sampled = "" if u.duplicates_checked == u.n_units else f" among {u.duplicates_checked} sampled {what}"
+            out.append(Alert("duplicate_units", t.name, severity,
+                             f"{len(u.duplicates)}{'+' if len(u.duplicates) == 64 else ''} pairs of {what} "
+                             f"with cosine > {config.duplicate_cos}{sampled}; e.g. {i} and {j} ({c:.4f})."))
+    return out
+
+
+def _norm_outliers(tensors: Sequence[TensorAnalysis], config: Config) -> list[Alert]:
+    """Robust z-score of log10(rms) within each role: rms, unlike ‖W‖F, does not grow with size."""
+    by_role: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for t in tensors:
-        for err in t.errors:
-            alerts.append(Alert("analysis_error", t.name, "error", err))
-        s = t.stats
-        if s is None:
+        if t.stats is not None and t.stats.rms > 0 and math.isfinite(t.stats.rms):
+            by_role[t.role].append((t.name, math.log10(t.stats.rms)))
+    out = []
+    for role, items in by_role.items():
+        if len(items) < 4 or role == "other":
             continue
-        if s.nan_count or s.inf_count:
-            alerts.append(Alert("non_finite", t.name, "error",
-                                f"{s.nan_count} NaN and {s.inf_count} Inf values: the model's "
-                                "outputs will be NaN wherever these weights are used."))
+        values = np.array([v for _, v in items])
+        median = float(np.median(values))
+        mad = max(float(np.median(np.abs(values - median))), config.norm_mad_floor)
+        for name, v in items:
+            z = 0.6745 * (v - median) / mad
+            if abs(z) > config.norm_z:
+                out.append(Alert("norm_outlier", name, "warning",
+                                 f"rms {10 ** v:.3g} is {10 ** (v - median):.3g}x the median of the "
+                                 f"{len(items)} {role} tensors (robust z = {z:+.1f})."))
+    return out
+
+
+def model_alerts(tensors: Sequence[TensorAnalysis], config: Config | None = None) -> tuple[Alert, ...]:
+    config = config or Config()
+    alerts = [a for t in tensors for a in _tensor_alerts(t, config)] + _norm_outliers(tensors, config)
     return tuple(sorted(alerts, key=lambda a: _ORDER[a.severity]))

@@ -12,6 +12,23 @@ from . import compile_watch
 from .alerts import model_alerts
 
 
+def _views(record: TensorRecord, array, config: Config) -> dict:
+    """Unit checks, heatmap and conv filters for tensors with unit structure."""
+    from .units import conv_oi, unit_matrix, unit_stats
+    from .views import conv_filters, heatmap
+
+    m = unit_matrix(array, record.role, record.layout)
+    if m is None:
+        return {}
+    out = {"units": unit_stats(m, config.dead_rel, config.duplicate_cos, config.duplicate_max_units)}
+    if "heatmaps" in config.sections:
+        out["heatmap"] = heatmap(m, config.heatmap_max_cells)
+    if "filters" in config.sections and record.role == "conv":
+        out["filters"] = conv_filters(conv_oi(array, record.layout), config.conv_max_out,
+                                      config.conv_top_inputs)
+    return out
+
+
 def _analyze_tensor(record: TensorRecord, config: Config) -> TensorAnalysis:
     from .stats import tensor_stats
 
@@ -19,14 +36,23 @@ def _analyze_tensor(record: TensorRecord, config: Config) -> TensorAnalysis:
                 layout=record.layout, n_params=record.size)
     if record.size == 0:
         return TensorAnalysis(**base, notes=("empty tensor: nothing to analyse",))
+    notes = []
     try:
         array = record.load()
-        stats = tensor_stats(array) if "stats" in config.sections else None
+        found: dict = {}
+        if "stats" in config.sections:
+            found["stats"], found["histogram"] = tensor_stats(array)
+        found.update(_views(record, array, config))
     except Exception as exc:  # one bad tensor must not kill the report
         if config.strict:
             raise
         return TensorAnalysis(**base, errors=(f"analysis failed: {type(exc).__name__}: {exc}",))
-    return TensorAnalysis(**base, stats=stats)
+    if record.role == "other" and record.dtype.startswith(("int", "uint", "bool")):
+        notes.append(f"{record.dtype} tensor: statistics only, no unit views.")
+    s = found.get("stats")
+    if s is not None and s.std == 0 and record.role in ("bias", "norm") and record.size > 1:
+        notes.append(f"every value is {s.mean:g}: typical of an untrained or frozen {record.role}.")
+    return TensorAnalysis(**base, **found, notes=tuple(notes))
 
 
 def model_info(weights: ModelWeights) -> ModelInfo:
@@ -61,7 +87,7 @@ def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config
         reportgen_version=__version__,
         model=model_info(weights),
         tensors=tensors,
-        alerts=model_alerts(tensors),
+        alerts=model_alerts(tensors, config),
         timings=Timings(load_s=load_s, stats_s=stats_s, compile_count=compiles1 - compiles0,
                         compile_s=compile_s1 - compile_s0),
         sections=config.sections,

@@ -5,7 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..types import PERCENTILES, TensorStats
+from ..types import PERCENTILES, Histogram, TensorStats
+
+HIST_BINS = 64
 
 
 @jax.jit
@@ -25,6 +27,12 @@ def _stats_kernel(x: jax.Array) -> tuple[jax.Array, ...]:
     sumsq = jnp.sum(xf * xf)
     masked = jnp.where(finite, x, jnp.nan)
     q = jnp.asarray(PERCENTILES, dtype=jnp.float32)
+    # Histogram over [-max|w|, max|w|] (symmetric around 0) or [0, max] for non-negative
+    # tensors; right edge inclusive like numpy. Integer scatter-add keeps counts exact.
+    lo = jnp.where(jnp.min(jnp.where(finite, x, jnp.inf)) >= 0, 0.0, -amax)
+    hi = jnp.where(amax > 0, amax, 1.0)
+    idx = jnp.clip(jnp.floor((xf - lo) / (hi - lo) * HIST_BINS), 0, HIST_BINS - 1).astype(jnp.int32)
+    counts = jnp.zeros(HIST_BINS, jnp.int32).at[idx].add(finite.astype(jnp.int32))
     return (
         mean,
         jnp.sqrt(m2),
@@ -40,6 +48,9 @@ def _stats_kernel(x: jax.Array) -> tuple[jax.Array, ...]:
         jnp.sum(jnp.isinf(x)),
         jnp.nanpercentile(masked, q),
         jnp.nanpercentile(jnp.abs(masked), q),
+        lo,
+        hi,
+        counts,
     )
 
 
@@ -67,16 +78,18 @@ def as_float_input(array: np.ndarray) -> tuple[np.ndarray, int]:
     return flat, pad
 
 
-def tensor_stats(array: np.ndarray) -> TensorStats:
-    """Statistics of one non-empty tensor; a single device_get brings every number back."""
+def tensor_stats(array: np.ndarray) -> tuple[TensorStats, Histogram]:
+    """Statistics and histogram of one non-empty tensor; one device_get brings them back."""
     flat, pad = as_float_input(array)
     out = jax.device_get(_stats_kernel(flat))
-    *scalars, pct, abs_pct = out
+    *scalars, pct, abs_pct, lo, hi, counts = out
     (mean, std, mn, mx, abs_mean, rms, fro, kurt, sparsity, near_zero, nan_count, inf_count) = scalars
     nan_count = int(nan_count) - pad
-    return TensorStats(
+    stats = TensorStats(
         mean=float(mean), std=float(std), min=float(mn), max=float(mx), abs_mean=float(abs_mean),
         rms=float(rms), frobenius_norm=float(fro), kurtosis=float(kurt), sparsity=float(sparsity),
         near_zero_fraction=float(near_zero), nan_count=int(nan_count), inf_count=int(inf_count),
         percentiles=tuple(float(v) for v in pct), abs_percentiles=tuple(float(v) for v in abs_pct),
     )
+    edges = np.linspace(float(lo), float(hi), HIST_BINS + 1)
+    return stats, Histogram(edges=tuple(float(e) for e in edges), counts=tuple(int(c) for c in counts))

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 from ..types import PERCENTILES, ROLES, Analysis, TensorAnalysis
 from . import fmt
-from .methods import METHODS
-from .structure import AlertItem, BarChart, Cell, Report, Section, Table, TensorSection
+from .methods import ALERT_KINDS, METHODS
+from .structure import (AlertItem, BarChart, Cell, DepthChart, FilterGrid, HeatmapChart, HistogramChart,
+                        Report, Section, Table, TensorSection)
 
 _COLLECTIONS = {"params", "batch_stats", "state_dict", "model", "module", "variables"}
 _MAX_BLOCKS = 48
@@ -90,7 +91,68 @@ def _param_charts(a: Analysis) -> tuple[BarChart, BarChart]:
     return role_chart, block_chart
 
 
-def _tensor_section(i: int, t: TensorAnalysis) -> TensorSection:
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _views(i: int, t: TensorAnalysis) -> tuple[tuple, tuple[str, ...]]:
+    figures: list = []
+    captions: list[str] = []
+    if t.histogram is not None:
+        figures.append(HistogramChart(id=f"{anchor(i)}-hist", title="Distribution of weights",
+                                      edges=t.histogram.edges, counts=t.histogram.counts))
+    h = t.heatmap
+    if h is not None:
+        pooled = h.block_rows * h.block_cols > 1
+        rows, cols = ("token / position", "embedding dim") if t.role == "embedding" else ("output unit", "input")
+        if t.role == "conv":
+            cols = "input (channel-major, then kernel position)"
+        figures.append(HeatmapChart(
+            id=f"{anchor(i)}-heat", title=f"Weights as a matrix: {h.n_rows:,} {rows}s × {h.n_cols:,} {cols.split(' (')[0]}s",
+            codes=h.codes, n_rows=h.n_rows, n_cols=h.n_cols, block_rows=h.block_rows, block_cols=h.block_cols,
+            clip=h.clip, outliers=h.outliers, row_label=rows, col_label=cols))
+        captions.append(
+            "Heatmap: red = positive, blue = negative, white ≈ 0, yellow = NaN; colours saturate at "
+            f"|w| = {fmt.num(h.clip)} (99.5th percentile of |cells|)"
+            + (f", × marks the {len(h.outliers)} strongest cells beyond it" if h.outliers else "")
+            + (f". Each cell is a {h.block_rows}×{h.block_cols} block, shown by its largest-|w| "
+               "value with its sign." if pooled else ". One cell per weight."))
+    f = t.filters
+    if f is not None:
+        n_shown = len(f.out_channels)
+        of = f"{n_shown} of {f.n_out}" if n_shown < f.n_out else f"all {f.n_out}"
+        if f.mode == "rgb":
+            title, cap = (f"First-layer filters as RGB images ({of} output channels)",
+                          "Each filter's three input channels shown as red, green and blue around mid-grey.")
+        elif f.mode == "single":
+            title, cap = (f"Spatial kernels ({of} output channels)", "One kernel per output channel.")
+        else:
+            k = len(f.in_channels[0]) if f.in_channels else 0
+            title, cap = (f"Strongest input kernels per output channel ({of} shown)",
+                          f"Rows: output channels; columns: their {k} input channels with the largest kernel "
+                          "L2 norm, strongest first (hover names them).")
+        if n_shown < f.n_out:
+            cap += f" Shown: the {n_shown} output channels with the largest kernel norm."
+        figures.append(FilterGrid(id=f"{anchor(i)}-filters", title=title, mode=f.mode, tiles=f.tiles,
+                                  out_channels=f.out_channels, in_channels=f.in_channels, clip=f.clip))
+        captions.append(f"{title}: {cap}" + (f" Diverging colours saturate at |w| = {fmt.num(f.clip)}."
+                                             if f.mode != "rgb" else ""))
+    return tuple(figures), tuple(captions)
+
+
+def _depth_charts(a: Analysis) -> tuple[DepthChart, ...]:
+    charts = []
+    for title, roles, cid in (("Kernels along depth (dense, conv, embedding)", ("dense", "conv", "embedding"), "depth-kernels"),
+                              ("Biases and norm parameters along depth", ("bias", "norm"), "depth-vectors")):
+        picked = [(i, t) for i, t in enumerate(a.tensors) if t.role in roles and t.stats is not None]
+        if len(picked) >= 2:
+            charts.append(DepthChart(
+                id=cid, title=title, names=tuple(t.name for _, t in picked), roles=tuple(t.role for _, t in picked),
+                percentiles=tuple(t.stats.percentiles for _, t in picked), anchors=tuple(anchor(i) for i, _ in picked)))
+    return tuple(charts)
+
+
+def _tensor_section(i: int, t: TensorAnalysis, n_alerts: int) -> TensorSection:
     facts: list[tuple[str, str]] = []
     s = t.stats
     if s is not None:
@@ -101,31 +163,45 @@ def _tensor_section(i: int, t: TensorAnalysis) -> TensorSection:
                   ("|w| < 1e-3·max|w|", fmt.percent(s.near_zero_fraction)),
                   ("NaN / Inf", f"{fmt.integer(s.nan_count)} / {fmt.integer(s.inf_count)}")]
         facts += [(f"p{q}", fmt.num(v)) for q, v in zip(PERCENTILES, s.percentiles)]
+    u = t.units
+    if u is not None:
+        facts += [("units × fan-in", f"{u.n_units:,} × {u.fan_in:,}"), ("dead units", fmt.integer(len(u.dead))),
+                  ("near-duplicate pairs", fmt.integer(len(u.duplicates))
+                   + ("" if u.duplicates_checked == u.n_units else f" (of {u.duplicates_checked:,} sampled)"))]
+    figures, captions = _views(i, t)
     return TensorSection(
         anchor=anchor(i), name=t.name, role=t.role,
         summary=f"{t.role} · {fmt.shape(t.shape)} · {t.dtype} · {fmt.integer(t.n_params)} params",
-        facts=tuple(facts), notes=t.notes, errors=t.errors)
+        facts=tuple(facts), notes=t.notes, errors=t.errors, figures=figures, captions=captions,
+        n_alerts=n_alerts)
 
 
 def build_report(a: Analysis) -> Report:
     index = {t.name: i for i, t in enumerate(a.tensors)}
-    alerts = tuple(AlertItem(severity=al.severity, kind=al.kind, tensor=al.tensor,
-                             anchor=anchor(index[al.tensor]) if al.tensor in index else None,
-                             message=al.message) for al in a.alerts)
+    alerts = tuple(AlertItem(severity=al.severity, kind=al.kind, title=ALERT_KINDS[al.kind][0],
+                             tensor=al.tensor, anchor=anchor(index[al.tensor]) if al.tensor in index else None,
+                             message=al.message, why=ALERT_KINDS[al.kind][1]) for al in a.alerts)
+    per_tensor = Counter(al.tensor for al in a.alerts)
     role_chart, block_chart = _param_charts(a)
     n_err = sum(al.severity == "error" for al in a.alerts)
     n_warn = sum(al.severity == "warning" for al in a.alerts)
     cards = (("Parameters", fmt.compact(a.model.n_params)), ("Tensors", fmt.integer(a.model.n_tensors)),
              ("Size", fmt.nbytes(a.model.size_bytes)), ("Alerts", f"{n_err} errors · {n_warn} warnings"))
-    sections = (Section(id="model-charts", title="Where the parameters are",
+    sections = [Section(id="model-charts", title="Where the parameters are",
                         intro="Parameter counts by tensor role and by top-level block.",
-                        figures=(role_chart, block_chart)),)
+                        figures=(role_chart, block_chart))]
+    depth = _depth_charts(a)
+    if depth:
+        sections.append(Section(
+            id="distributions", title="Distributions along depth",
+            intro="Each tensor's weight percentiles in file order: whiskers p1–p99, boxes p25–p75, "
+                  "tick at the median. Look for layers whose spread breaks the trend.", figures=depth))
     t = a.timings
     return Report(
         title=f"reportgen · {a.model.source}",
         identity=_identity(a), cards=cards, alerts=alerts, overview=_overview_table(a),
-        sections=sections,
-        tensors=tuple(_tensor_section(i, t_) for i, t_ in enumerate(a.tensors)),
+        sections=tuple(sections),
+        tensors=tuple(_tensor_section(i, t_, per_tensor[t_.name]) for i, t_ in enumerate(a.tensors)),
         methods=METHODS, notes=a.notes,
         footer=(f"reportgen {a.reportgen_version} · load {fmt.seconds(t.load_s)} · analysis "
                 f"{fmt.seconds(t.stats_s)} ({t.compile_count} compilations, {fmt.seconds(t.compile_s)})"),

@@ -15,5 +15,43 @@ METHODS: tuple[tuple[str, str], ...] = (
     ("exactly zero, |w| < 1e-3·max|w|", "Fraction of finite entries exactly 0 (pruning, masking) "
                                         "and fraction negligible relative to the largest weight."),
     ("percentiles", "p1…p99 of w and of |w|, linear interpolation (numpy's default)."),
+    ("Histogram", "64 equal bins over [−max|w|, max|w|] (symmetric around 0) for signed tensors, "
+                  "[0, max] for non-negative ones; finite values only. The sidebar toggles log counts."),
+    ("Heatmap", "The unit view of a kernel: one row per output unit (dense: out × in; conv: out × "
+                "in·kh·kw, channel-major; embedding: token × dim), the same orientation whatever the file's "
+                "layout. Matrices larger than 256×256 are block-pooled; a block shows its largest-|w| value "
+                "with its sign. Colours (RdBu, colour-blind safe) saturate at the 99.5th percentile of |cell|."),
+    ("Conv filters", "After Distill's Visualizing Weights (Voss et al., 2021): 3-input-channel kernels as "
+                     "RGB images; otherwise, per output channel, its input kernels with the largest L2 norm "
+                     "(lucid's ranking). Only the output channels with the largest total norm are shown. "
+                     "1×1 convs have no spatial structure: their heatmap is the view."),
+    ("Dead unit", "An output unit whose max |incoming weight| is at most dead_rel (1e-3) × the layer's "
+                  "median unit max |w|. Healthy: none."),
+    ("Near-duplicate units", "Pairs of units whose incoming weight vectors have cosine similarity above "
+                             "0.995 (jit on normalised rows; wider layers than 4,096 units are checked on "
+                             "an evenly spaced sample of 4,096). Healthy: none."),
+    ("Norm outlier", "Robust z-score 0.6745·(x − median)/MAD of x = log10(rms) among tensors of one role "
+                     "(MAD floored at 0.1 decades so that layers of different fan-in do not trip it); "
+                     "|z| > 3.5 alerts. rms rather than ‖W‖F, so tensor size does not matter."),
     ("sha256", "Of the file; for a directory, of the sorted list of (relative path, file sha256)."),
 )
+
+# kind -> (title, why it matters): one line each, shown under every alert of that kind.
+ALERT_KINDS: dict[str, tuple[str, str]] = {
+    "analysis_error": ("Analysis failed", "This tensor could not be analysed; its numbers are missing "
+                       "from the report."),
+    "non_finite": ("NaN or Inf weights", "Every output that touches these weights becomes NaN/Inf: the "
+                   "checkpoint is corrupt or training diverged."),
+    "all_zero": ("All-zero tensor", "A kernel of zeros passes no signal: it was never trained, was "
+                 "pruned away, or the file was written wrongly."),
+    "constant": ("Constant tensor", "Identical weights make every unit compute the same thing: a "
+                 "symmetry that training never broke."),
+    "extreme_magnitude": ("Extreme magnitudes", "Very large weights overflow float16/bfloat16 "
+                          "arithmetic and often mean missing regularisation or normalisation."),
+    "dead_units": ("Dead units", "Units with no incoming weight output only their bias: capacity "
+                   "that does nothing (or, for embeddings, tokens never trained)."),
+    "duplicate_units": ("Near-duplicate units", "Units with the same incoming weights compute the same "
+                        "feature: redundant capacity, often from a symmetric initialisation."),
+    "norm_outlier": ("Norm outlier", "A tensor far from its peers' scale is often a wrongly loaded, "
+                     "rescaled or untrained layer."),
+}

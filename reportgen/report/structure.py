@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -32,16 +34,64 @@ class BarChart:
     hover_values: tuple[str, ...] = ()
 
 
-Figure = BarChart  # later sections add their own figure specs here
+@dataclass(frozen=True)
+class HistogramChart:
+    id: str
+    title: str
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DepthChart:
+    """Percentile bands per tensor along depth: p1-p99 whisker, p25-p75 box, p50 tick."""
+
+    id: str
+    title: str
+    names: tuple[str, ...]
+    roles: tuple[str, ...]
+    percentiles: tuple[tuple[float, ...], ...]  # per tensor, at PERCENTILES
+    anchors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HeatmapChart:
+    id: str
+    title: str
+    codes: np.ndarray = field(repr=False, compare=False)  # uint8, row 0 = unit 0
+    n_rows: int = 0
+    n_cols: int = 0
+    block_rows: int = 1
+    block_cols: int = 1
+    clip: float = 1.0
+    outliers: tuple[tuple[int, int, float], ...] = ()
+    row_label: str = "output unit"
+    col_label: str = "input"
+
+
+@dataclass(frozen=True)
+class FilterGrid:
+    id: str
+    title: str
+    mode: str  # rgb | single | top_inputs
+    tiles: np.ndarray = field(repr=False, compare=False)
+    out_channels: tuple[int, ...] = ()
+    in_channels: tuple[tuple[int, ...], ...] = ()
+    clip: float = 1.0
+
+
+Figure = BarChart | HistogramChart | DepthChart | HeatmapChart | FilterGrid
 
 
 @dataclass(frozen=True)
 class AlertItem:
     severity: str
     kind: str
+    title: str
     tensor: str | None
     anchor: str | None
     message: str
+    why: str
 
 
 @dataclass(frozen=True)
@@ -54,6 +104,8 @@ class TensorSection:
     notes: tuple[str, ...]
     errors: tuple[str, ...]
     figures: tuple[Figure, ...] = ()
+    captions: tuple[str, ...] = ()  # one line under the figures: block size, colours, caps
+    n_alerts: int = 0
 
 
 @dataclass(frozen=True)
