@@ -7,6 +7,7 @@ import sys
 from typing import Sequence
 
 from ._version import __version__
+from .config import SECTIONS
 from .errors import InputError
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_BAD_INPUT = 0, 1, 2
@@ -22,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="report.html", help="HTML report to write (default: report.html)")
     p.add_argument("--json", dest="json_out", metavar="PATH", help="also write the JSON sidecar here")
-    p.add_argument("--sections", help="comma-separated sections to include (default: all)")
+    p.add_argument("--sections", help=f"comma-separated sections to include (default: all of {','.join(SECTIONS)})")
     p.add_argument("--config", metavar="TOML", help="reportgen.toml with settings and thresholds")
     p.add_argument("--fail-on", choices=("warning", "error"),
                    help="exit 1 when an alert of this severity or worse is found (for release CI)")

@@ -29,7 +29,7 @@ def test_stats_match_numpy(shape, dtype):
     rng = np.random.default_rng(hash((shape, str(dtype))) % 2**32)
     x = (rng.standard_t(5, size=shape) * 0.05).astype(dtype)
     x.reshape(-1)[:: max(3, x.size // 5)] = 0  # some exact zeros
-    got, ref = tensor_stats(x), _reference(x)
+    (got, _), ref = tensor_stats(x), _reference(x)
     for key in ("mean", "std", "min", "max", "abs_mean", "rms", "frobenius_norm", "kurtosis"):
         atol = 1e-5 if key == "kurtosis" else 1e-7  # kurtosis of 7 values can sit near 0
         np.testing.assert_allclose(getattr(got, key), ref[key], rtol=2e-4, atol=atol, err_msg=key)
@@ -42,16 +42,28 @@ def test_stats_match_numpy(shape, dtype):
 def test_non_finite_values_are_counted_and_excluded():
     x = np.arange(12, dtype=np.float32).reshape(3, 4)
     x[0, 0], x[1, 1], x[2, 2] = np.nan, np.inf, -np.inf
-    got, ref = tensor_stats(x), _reference(x)
+    (got, _), ref = tensor_stats(x), _reference(x)
     assert (got.nan_count, got.inf_count) == (1, 2)
     assert got.mean == pytest.approx(ref["mean"]) and got.max == ref["max"]
     np.testing.assert_allclose(got.percentiles, ref["percentiles"], rtol=1e-6)
 
 
 def test_integer_and_bool_tensors():
-    got = tensor_stats(np.array([[1, 2], [3, 4]], dtype=np.int64))
+    got, _ = tensor_stats(np.array([[1, 2], [3, 4]], dtype=np.int64))
     assert got.mean == 2.5 and got.max == 4
-    assert tensor_stats(np.array([True, False, False, False])).sparsity == 0.75
+    assert tensor_stats(np.array([True, False, False, False]))[0].sparsity == 0.75
+
+
+@pytest.mark.parametrize("values", [np.linspace(-3, 2, 1001), np.abs(np.linspace(-3, 2, 1001)), np.zeros(10)])
+def test_histogram_matches_numpy(values):
+    _, hist = tensor_stats(values.astype(np.float32))
+    lo, hi = hist.edges[0], hist.edges[-1]
+    if values.min() < 0:
+        assert lo == -hi == -np.abs(values).max()  # symmetric around zero for signed weights
+    else:
+        assert lo == 0
+    counts, _ = np.histogram(values.astype(np.float32), bins=np.asarray(hist.edges, np.float32))
+    np.testing.assert_array_equal(hist.counts, counts)
 
 
 def test_buckets_bound_compilations():

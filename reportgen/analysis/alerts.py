@@ -38,12 +38,14 @@ def _tensor_alerts(t: TensorAnalysis, config: Config) -> list[Alert]:
         if u.dead:
             shown = ", ".join(str(i) for i in u.dead[:8]) + (" …" if len(u.dead) > 8 else "")
             out.append(Alert("dead_units", t.name, severity,
-                             f"{len(u.dead)} of {u.n_units} {what} have all incoming weights ~0 ({shown})."))
+                             f"{len(u.dead)} of {u.n_units} {what} {'has' if len(u.dead) == 1 else 'have'} all "
+                             f"incoming weights ~0 ({shown})."))
         if u.duplicates:
             i, j, c = u.duplicates[0]
             sampled = "" if u.duplicates_checked == u.n_units else f" among {u.duplicates_checked} sampled {what}"
             out.append(Alert("duplicate_units", t.name, severity,
-                             f"{len(u.duplicates)}{'+' if len(u.duplicates) == 64 else ''} pairs of {what} "
+                             f"{len(u.duplicates)}{'+' if len(u.duplicates) == 64 else ''} "
+                             f"pair{'' if len(u.duplicates) == 1 else 's'} of {what} "
                              f"with cosine > {config.duplicate_cos}{sampled}; e.g. {i} and {j} ({c:.4f})."))
     return out
 

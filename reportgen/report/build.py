@@ -91,10 +91,6 @@ def _param_charts(a: Analysis) -> tuple[BarChart, BarChart]:
     return role_chart, block_chart
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def _views(i: int, t: TensorAnalysis) -> tuple[tuple, tuple[str, ...]]:
     figures: list = []
     captions: list[str] = []

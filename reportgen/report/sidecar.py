@@ -30,9 +30,23 @@ def _stats(s: TensorStats | None) -> dict | None:
     return d
 
 
+def _units(t: TensorAnalysis) -> dict | None:
+    u = t.units
+    if u is None:
+        return None
+    return {"n_units": u.n_units, "fan_in": u.fan_in, "dead": list(u.dead),
+            "duplicates": [{"a": i, "b": j, "cosine": c} for i, j, c in u.duplicates],
+            "duplicates_checked": u.duplicates_checked}
+
+
 def _tensor(t: TensorAnalysis) -> dict:
+    h = t.histogram
     return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "role": t.role,
             "layout": t.layout, "n_params": t.n_params, "stats": _stats(t.stats),
+            "histogram": {"edges": list(h.edges), "counts": list(h.counts)} if h else None,
+            "units": _units(t),
+            "heatmap": ({"block_rows": t.heatmap.block_rows, "block_cols": t.heatmap.block_cols,
+                         "clip": t.heatmap.clip} if t.heatmap else None),
             "spectral": None, "notes": list(t.notes), "errors": list(t.errors)}
 
 
