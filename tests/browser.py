@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +29,14 @@ class PageResult:
     n_plots: int = 0
     n_rendered: int = 0
     n_documents: int = 0
+    heatmap_tooltip: str = ""
+    log_field_after_toggle: str = ""
+    sidebar_ok: bool = False
 
 
 def open_report(path: Path, screenshot: Path | None = None, scroll_all: bool = True,
                 timeout_ms: int = 30_000) -> PageResult:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     result = PageResult()
@@ -56,5 +61,28 @@ def open_report(path: Path, screenshot: Path | None = None, scroll_all: bool = T
         result.n_rendered = page.eval_on_selector_all(
             ".plot", "els => els.filter(e => e.dataset.state === 'rendered').length")
         result.n_documents = page.evaluate("() => Bokeh.documents.length")
+        heat = page.query_selector("[id$='-heat'] canvas")
+        if heat is not None:  # hover the middle of a heatmap and read Bokeh's tooltip
+            heat.scroll_into_view_if_needed()
+            box = heat.bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5)
+            tip = page.get_by_text(re.compile("w ≈")).first  # text locators pierce shadow DOM
+            try:
+                result.heatmap_tooltip = tip.text_content(timeout=3000) or ""
+            except PlaywrightTimeout:
+                result.heatmap_tooltip = ""
+        if page.query_selector("#log-counts"):
+            page.check("#log-counts")
+            result.log_field_after_toggle = page.evaluate(
+                "() => Bokeh.documents.map(d => d.get_model_by_name('hist')).filter(Boolean)"
+                ".map(r => r.glyph.top.field).join(',')")
+        links = page.eval_on_selector_all(".sidebar a", "els => els.map(e => e.getAttribute('href'))")
+        landed = []
+        for href in links[:12]:
+            page.click(f".sidebar a[href='{href}']")
+            page.wait_for_timeout(50)
+            landed.append(page.evaluate(
+                "(h) => { const r = document.querySelector(h).getBoundingClientRect(); return r.top >= -2 && r.top < 120; }", href))
+        result.sidebar_ok = bool(landed) and all(landed)
         browser.close()
     return result

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,7 @@ def test_demo_report_renders_offline(tmp_path):
     assert result.n_plots >= 2 and result.n_rendered == result.n_plots
     assert result.n_documents == result.n_plots
     assert shot.stat().st_size > 10_000
+    assert re.search(r"rows? \d+.* cols? \d+.* w ≈ -?\d", result.heatmap_tooltip), result.heatmap_tooltip
+    fields = result.log_field_after_toggle.split(",")
+    assert len(fields) >= 8 and set(fields) == {"logc"}  # every histogram switched to log counts
+    assert result.sidebar_ok

@@ -148,11 +148,11 @@ def heatmap_chart(spec: HeatmapChart):
                                     clip=spec.clip), code="""
         const r = Math.floor(special_vars.y), c = Math.floor(special_vars.x);
         const r0 = Math.floor(r / bh) * bh, c0 = Math.floor(c / bw) * bw;
-        const rows = bh > 1 ? `${r0}–${Math.min(r0 + bh, R) - 1}` : `${r0}`;
-        const cols = bw > 1 ? `${c0}–${Math.min(c0 + bw, C) - 1}` : `${c0}`;
-        if (value == 255) return `rows ${rows} · cols ${cols} · NaN`;
+        const rows = bh > 1 ? `rows ${r0}–${Math.min(r0 + bh, R) - 1}` : `row ${r0}`;
+        const cols = bw > 1 ? `cols ${c0}–${Math.min(c0 + bw, C) - 1}` : `col ${c0}`;
+        if (value == 255) return `${rows} · ${cols} · NaN`;
         const v = (value - 127) / 127 * clip, edge = Math.abs(value - 127) == 127 ? " (at the colour limit)" : "";
-        return `rows ${rows} · cols ${cols} · ${bh * bw > 1 ? "block extreme " : ""}w ≈ ${v.toPrecision(3)}${edge}`;
+        return `${rows} · ${cols} · ${bh * bw > 1 ? "block extreme " : ""}w ≈ ${v.toPrecision(3)}${edge}`;
     """)
     p.add_tools(HoverTool(renderers=[img], tooltips=[("", "@image{custom}")], formatters={"@image": hover}))
     if spec.outliers:
