@@ -20,7 +20,9 @@ def _views(record: TensorRecord, array, config: Config) -> dict:
     m = unit_matrix(array, record.role, record.layout)
     if m is None:
         return {}
-    out = {"units": unit_stats(m, config.dead_rel, config.duplicate_cos, config.duplicate_max_units)}
+    out = {}
+    if "stats" in config.sections:  # the unit checks feed the alerts, like the statistics
+        out["units"] = unit_stats(m, config.dead_rel, config.duplicate_cos, config.duplicate_max_units)
     if "heatmaps" in config.sections:
         out["heatmap"] = heatmap(m, config.heatmap_max_cells)
     if "filters" in config.sections and record.role == "conv":
