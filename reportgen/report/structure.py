@@ -114,7 +114,6 @@ class Section:
     title: str
     intro: str = ""
     figures: tuple[Figure, ...] = ()
-    table: Table | None = None
 
 
 @dataclass(frozen=True)
