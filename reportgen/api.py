@@ -55,25 +55,22 @@ def generate_report(source: Any, out: str | os.PathLike | None = "report.html",
         weights = source if isinstance(source, ModelWeights) else load(source, config.layout)
     load_s = time.perf_counter() - start
     analysis = analyze(weights, spec, config, progress)
-    analysis = dataclasses.replace(analysis, timings=dataclasses.replace(analysis.timings, load_s=load_s))
 
     from .report.build import build_report
     from .report.render import dumps_json, render_html, write_atomic
     from .report.sidecar import analysis_to_dict
 
+    html, render_s = None, 0.0
     if out is not None:
         t0 = time.perf_counter()
         with progress.phase("rendering HTML"):
             html = render_html(build_report(analysis))
         render_s = time.perf_counter() - t0
-        timings = dataclasses.replace(analysis.timings, render_s=render_s,
-                                      total_s=time.perf_counter() - start)
-        analysis = dataclasses.replace(analysis, timings=timings)
+    analysis = dataclasses.replace(analysis, timings=dataclasses.replace(
+        analysis.timings, load_s=load_s, render_s=render_s, total_s=time.perf_counter() - start))
+    if html is not None:
         write_atomic(out, html)
         progress.note(f"wrote {out} ({len(html.encode()) / 1e6:.1f} MB)")
-    else:
-        analysis = dataclasses.replace(analysis, timings=dataclasses.replace(
-            analysis.timings, total_s=time.perf_counter() - start))
     if json_out is not None:
         write_atomic(json_out, dumps_json(analysis_to_dict(analysis)))
         progress.note(f"wrote {json_out}")

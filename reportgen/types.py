@@ -27,10 +27,6 @@ class TensorRecord:
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
-    @property
-    def nbytes(self) -> int:
-        return self.size * np.dtype(_numpy_dtype(self.dtype)).itemsize
-
     def load(self) -> np.ndarray:
         return self.reader()
 
@@ -216,7 +212,7 @@ class Analysis:
     notes: tuple[str, ...] = ()  # model-level notes, e.g. sections skipped and why
 
 
-def _numpy_dtype(name: str) -> Any:
+def numpy_dtype(name: str) -> Any:
     """Resolve dtype names numpy lacks (bfloat16, float8_*) through ml_dtypes."""
     try:
         return np.dtype(name)

@@ -69,7 +69,7 @@ def model_info(weights: ModelWeights) -> ModelInfo:
 
 
 def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config | None = None,
-            progress: Progress | None = None, load_s: float = 0.0) -> Analysis:
+            progress: Progress | None = None) -> Analysis:
     config = config or Config()
     progress = progress or Progress(enabled=False)
     compiles0, compile_s0 = compile_watch.snapshot()
@@ -90,7 +90,7 @@ def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config
         model=model_info(weights),
         tensors=tensors,
         alerts=model_alerts(tensors, config),
-        timings=Timings(load_s=load_s, stats_s=stats_s, compile_count=compiles1 - compiles0,
+        timings=Timings(stats_s=stats_s, compile_count=compiles1 - compiles0,
                         compile_s=compile_s1 - compile_s0),
         sections=config.sections,
         notes=tuple(notes),

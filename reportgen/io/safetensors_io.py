@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..types import Layout, ModelWeights, _numpy_dtype
+from ..types import Layout, ModelWeights, numpy_dtype
 from .common import build_weights, display_name
 
 _DTYPES = {
@@ -64,7 +64,7 @@ def read_header(path: Path) -> tuple[list[tuple[str, tuple[int, ...], str, int, 
         begin, end = info["data_offsets"]
         if not all(isinstance(v, int) and v >= 0 for v in (*shape, begin, end)):
             raise InputError(f"{path}: tensor {name!r} has a negative or non-integer shape/offset")
-        expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(_numpy_dtype(dtype)).itemsize
+        expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(numpy_dtype(dtype)).itemsize
         if end - begin != expected or base + end > size:
             raise InputError(
                 f"{path}: tensor {name!r} byte range [{begin}, {end}) does not match its "
@@ -80,7 +80,7 @@ def read_header(path: Path) -> tuple[list[tuple[str, tuple[int, ...], str, int, 
 
 
 def _read(path: Path, shape: tuple[int, ...], dtype: str, begin: int) -> np.ndarray:
-    np_dtype = _numpy_dtype(dtype)
+    np_dtype = numpy_dtype(dtype)
     if 0 in shape:
         return np.zeros(shape, np_dtype)
     return np.memmap(path, dtype=np_dtype, mode="r", offset=begin, shape=shape)
