@@ -10,7 +10,7 @@ from typing import Any
 from .errors import InputError
 
 # Every section the report knows, in page order. Sections a later version adds go here.
-SECTIONS: tuple[str, ...] = ("overview", "stats", "heatmaps", "filters")
+SECTIONS: tuple[str, ...] = ("overview", "stats", "heatmaps", "filters", "spectral")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,12 @@ class Config:
     heatmap_max_cells: int = 256  # per side; larger matrices are block-pooled
     conv_max_out: int = 32  # output channels shown per conv layer
     conv_top_inputs: int = 8  # strongest input kernels shown per output channel
+    # Spectral diagnostics (defaults are WeightWatcher 0.7.7's)
+    alpha_low: float = 2.0  # alpha below this: over-trained (over-fit, heavy-tailed) layer
+    alpha_high: float = 6.0  # alpha above this: under-trained (near random) layer
+    spectral_min_evals: int = 8  # fewer eigenvalues than this: not analysed
+    spectral_max_evals: int = 15000  # more: not analysed (the xmin search is quadratic); 0 = no cap
+    workers: int = 0  # threads for per-tensor work; 0 = one per CPU core, at most 4
 
 
 def parse_sections(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:

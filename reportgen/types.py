@@ -150,6 +150,42 @@ class ConvFilters:
 
 
 @dataclass(frozen=True)
+class Spectral:
+    """WeightWatcher-style spectral metrics of one kernel's ESD (eigenvalues of WᵀW).
+
+    A fit that could not run leaves its numbers NaN and says why in `fit_note`.
+    """
+
+    n_rows: int  # N, the long side of each matrix
+    n_cols: int  # M, the short side
+    n_slices: int  # conv: kh·kw matrices pooled into one ESD; 1 otherwise
+    num_evals: int
+    method: Literal["svd", "gram"]
+    norm: float  # Σλ = ‖W‖F² (after the conv slice scaling)
+    log_norm: float
+    spectral_norm: float  # λmax
+    log_spectral_norm: float
+    stable_rank: float  # Σλ / λmax
+    matrix_rank: int
+    entropy: float  # matrix entropy in [0, 1]
+    alpha: float
+    alpha_weighted: float  # alpha · log10(λmax)
+    log_alpha_norm: float  # log10 Σ λ^alpha
+    xmin: float
+    xmax: float
+    D: float
+    sigma: float
+    num_pl_spikes: int
+    sigma_mp: float
+    bulk_min: float
+    bulk_max: float  # Marchenko-Pastur bulk edge λ+
+    num_spikes: int  # eigenvalues beyond the bulk edge (with the Tracy-Widom margin)
+    mp_softrank: float
+    esd: Histogram  # log-spaced bins over the positive eigenvalues
+    fit_note: str = ""
+
+
+@dataclass(frozen=True)
 class TensorAnalysis:
     """Everything computed for one tensor; `error` is set when an analysis of it failed."""
 
@@ -164,6 +200,8 @@ class TensorAnalysis:
     units: UnitStats | None = None
     heatmap: Heatmap | None = None
     filters: ConvFilters | None = None
+    spectral: Spectral | None = None
+    spectral_skipped: str | None = None  # why a matrix-like tensor has no spectral analysis
     notes: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
 

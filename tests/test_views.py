@@ -29,7 +29,9 @@ def healthy_model(seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def _alerts(arrays) -> set[tuple[str, str]]:
-    a = reportgen.analyze(reportgen.load(arrays), config=Config(strict=True, progress=False))
+    # Weight checks only: random init is rightly "under-trained" to the spectral section.
+    checks = Config(strict=True, progress=False, sections=("overview", "stats", "heatmaps", "filters"))
+    a = reportgen.analyze(reportgen.load(arrays), config=checks)
     return {(al.kind, al.tensor) for al in a.alerts}
 
 

@@ -14,8 +14,20 @@ _ORDER = {"error": 0, "warning": 1, "info": 2}
 _KERNEL_ROLES = ("dense", "conv", "embedding")
 
 
+def _spectral_alerts(t: TensorAnalysis, config: Config) -> list[Alert]:
+    sp = t.spectral
+    if sp is None or not math.isfinite(sp.alpha):
+        return []
+    where = f"alpha = {sp.alpha:.2f} (D = {sp.D:.3f}, {sp.num_pl_spikes} eigenvalues in the tail)"
+    if sp.alpha < config.alpha_low:
+        return [Alert("over_trained", t.name, "warning", f"{where}, below {config.alpha_low:g}.")]
+    if sp.alpha > config.alpha_high:
+        return [Alert("under_trained", t.name, "warning", f"{where}, above {config.alpha_high:g}.")]
+    return []
+
+
 def _tensor_alerts(t: TensorAnalysis, config: Config) -> list[Alert]:
-    out = [Alert("analysis_error", t.name, "error", e) for e in t.errors]
+    out = [Alert("analysis_error", t.name, "error", e) for e in t.errors] + _spectral_alerts(t, config)
     s = t.stats
     if s is None:
         return out

@@ -1,8 +1,11 @@
 """The analyze stage: decides what runs on which tensor, isolates failures, collects timings."""
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from .._version import __version__
 from ..config import Config
@@ -57,6 +60,42 @@ def _analyze_tensor(record: TensorRecord, config: Config) -> TensorAnalysis:
     return TensorAnalysis(**base, **found, notes=tuple(notes))
 
 
+def _spectral_one(record: TensorRecord, config: Config) -> dict:
+    from .spectral import tensor_spectral
+
+    try:
+        result = tensor_spectral(record.load(), record.role, record.layout,
+                                 config.spectral_min_evals, config.spectral_max_evals)
+    except Exception as exc:  # one bad tensor must not kill the report
+        if config.strict:
+            raise
+        return {"errors": (f"spectral analysis failed: {type(exc).__name__}: {exc}",)}
+    return {"spectral_skipped": result} if isinstance(result, str) else {"spectral": result}
+
+
+def workers(config: Config) -> int:
+    return config.workers or min(4, os.cpu_count() or 1)
+
+
+def _spectral_phase(weights: ModelWeights, results: list[TensorAnalysis], config: Config,
+                    progress: Progress) -> list[TensorAnalysis]:
+    """ESDs of every matrix-like tensor, a few at a time: LAPACK runs single-threaded per call."""
+    from .spectral import is_matrix_like
+
+    todo = [i for i, r in enumerate(weights) if is_matrix_like(r) and not results[i].errors]
+    out = list(results)
+    with progress.phase(f"spectral analysis of {len(todo)} matrices"), \
+            ThreadPoolExecutor(workers(config)) as pool:
+        futures = {pool.submit(_spectral_one, weights.tensors[i], config): i for i in todo}
+        for done, future in enumerate(as_completed(futures), 1):
+            i = futures[future]
+            progress.step(done, len(todo), weights.tensors[i].name)
+            found = future.result()
+            found["errors"] = out[i].errors + found.get("errors", ())
+            out[i] = dataclasses.replace(out[i], **found)
+    return out
+
+
 def model_info(weights: ModelWeights) -> ModelInfo:
     by_dtype: Counter[str] = Counter()
     for t in weights:
@@ -80,6 +119,11 @@ def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config
             progress.step(i, len(weights), record.name)
             results.append(_analyze_tensor(record, config))
     stats_s = time.perf_counter() - start
+    spectral_s = 0.0
+    if "spectral" in config.sections:
+        start = time.perf_counter()
+        results = _spectral_phase(weights, results, config, progress)
+        spectral_s = time.perf_counter() - start
     notes = []
     if spec is None:
         notes.append("No model was given (--model), so model-level sections are not included.")
@@ -90,7 +134,7 @@ def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config
         model=model_info(weights),
         tensors=tensors,
         alerts=model_alerts(tensors, config),
-        timings=Timings(stats_s=stats_s, compile_count=compiles1 - compiles0,
+        timings=Timings(stats_s=stats_s, spectral_s=spectral_s, compile_count=compiles1 - compiles0,
                         compile_s=compile_s1 - compile_s0),
         sections=config.sections,
         notes=tuple(notes),

@@ -7,6 +7,7 @@ from collections import Counter, OrderedDict
 from ..types import PERCENTILES, ROLES, Analysis, TensorAnalysis
 from . import fmt
 from .methods import ALERT_KINDS, METHODS
+from .spectral import spectral_facts, spectral_figure, spectral_section
 from .structure import (AlertItem, BarChart, Cell, DepthChart, FilterGrid, HeatmapChart, HistogramChart,
                         Report, Section, Table, TensorSection)
 
@@ -164,11 +165,17 @@ def _tensor_section(i: int, t: TensorAnalysis, n_alerts: int) -> TensorSection:
         facts += [("units × fan-in", f"{u.n_units:,} × {u.fan_in:,}"), ("dead units", fmt.integer(len(u.dead))),
                   ("near-duplicate pairs", fmt.integer(len(u.duplicates))
                    + ("" if u.duplicates_checked == u.n_units else f" (of {u.duplicates_checked:,} sampled)"))]
+    facts += spectral_facts(t)
     figures, captions = _views(i, t)
+    esd = spectral_figure(anchor(i), t)
+    if esd is not None:  # after the heatmap, before the filters: the page grid stacks it under the histogram
+        at = sum(1 for f in figures if not isinstance(f, FilterGrid))
+        figures, captions = (*figures[:at], esd[0], *figures[at:]), (*captions, esd[1])
+    notes = t.notes + ((f"Spectral analysis: not analysed, {t.spectral_skipped}.",) if t.spectral_skipped else ())
     return TensorSection(
         anchor=anchor(i), name=t.name, role=t.role,
         summary=f"{t.role} · {fmt.shape(t.shape)} · {t.dtype} · {fmt.integer(t.n_params)} params",
-        facts=tuple(facts), notes=t.notes, errors=t.errors, figures=figures, captions=captions,
+        facts=tuple(facts), notes=notes, errors=t.errors, figures=figures, captions=captions,
         n_alerts=n_alerts)
 
 
@@ -192,6 +199,8 @@ def build_report(a: Analysis) -> Report:
             id="distributions", title="Distributions along depth",
             intro="Each tensor's weight percentiles in file order: whiskers p1–p99, boxes p25–p75, "
                   "tick at the median. Look for layers whose spread breaks the trend.", figures=depth))
+    if "spectral" in a.sections:
+        sections.append(spectral_section(a, anchor))
     t = a.timings
     return Report(
         title=f"reportgen · {a.model.source}",
@@ -199,6 +208,7 @@ def build_report(a: Analysis) -> Report:
         sections=tuple(sections),
         tensors=tuple(_tensor_section(i, t_, per_tensor[t_.name]) for i, t_ in enumerate(a.tensors)),
         methods=METHODS, notes=a.notes,
-        footer=(f"reportgen {a.reportgen_version} · load {fmt.seconds(t.load_s)} · analysis "
-                f"{fmt.seconds(t.stats_s)} ({t.compile_count} compilations, {fmt.seconds(t.compile_s)})"),
+        footer=(f"reportgen {a.reportgen_version} · load {fmt.seconds(t.load_s)} · statistics "
+                f"{fmt.seconds(t.stats_s)} · spectral {fmt.seconds(t.spectral_s)} · "
+                f"{t.compile_count} compilations, {fmt.seconds(t.compile_s)}"),
     )

@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 
 from ..types import PERCENTILES
-from .structure import BarChart, DepthChart, FilterGrid, HeatmapChart, HistogramChart
+from .structure import BarChart, DepthChart, EsdChart, FilterGrid, HeatmapChart, HistogramChart, MetricChart
 
 # Okabe-Ito: distinguishable under the common colour-vision deficiencies.
 ROLE_COLORS = {"dense": "#0072B2", "conv": "#E69F00", "embedding": "#009E73",
@@ -101,7 +101,7 @@ def depth_chart(spec: DepthChart):
     pct = np.asarray(spec.percentiles)
     at = {q: pct[:, PERCENTILES.index(q)] for q in (1, 25, 50, 75, 99)}
     x = np.arange(len(spec.names))
-    src = ColumnDataSource(dict(x=x, name=list(spec.names), role=list(spec.roles),
+    src = ColumnDataSource(dict(x=x, name=list(spec.names), role=list(spec.roles), anchor=list(spec.anchors),
                                 color=[ROLE_COLORS[r] for r in spec.roles],
                                 **{f"p{q}": v for q, v in at.items()}))
     p = figure(height=300, sizing_mode="stretch_width", title=spec.title, tools="xwheel_zoom,xpan,reset",
@@ -113,12 +113,89 @@ def depth_chart(spec: DepthChart):
     p.add_tools(HoverTool(renderers=[boxes], tooltips=[
         ("", "@name"), ("role", "@role"), ("p1 / p99", "@p1{0.000e} / @p99{0.000e}"),
         ("p25 / p50 / p75", "@p25{0.000e} / @p50{0.000e} / @p75{0.000e}")]))
+    _tap_to_section(p, boxes)
     legend = p.legend[0]
     legend.orientation = "horizontal"
     legend.border_line_color = None
     p.add_layout(legend, "above")
     p.xaxis.ticker = SingleIntervalTicker(interval=1) if len(x) <= 30 else p.xaxis.ticker
     p.xgrid.grid_line_color = None
+    _style(p)
+    return p
+
+
+def _tap_to_section(p, renderer) -> None:
+    """Clicking a tensor's glyph scrolls to its section (ids are positional, never names)."""
+    from bokeh.models import OpenURL, TapTool
+
+    p.add_tools(TapTool(renderers=[renderer], callback=OpenURL(url="#@anchor", same_tab=True)))
+
+
+def metric_chart(spec: MetricChart):
+    from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool
+    from bokeh.plotting import figure
+
+    x = np.arange(len(spec.names))
+    src = ColumnDataSource(dict(x=x, y=np.asarray(spec.values, float), name=list(spec.names),
+                                role=list(spec.roles), anchor=list(spec.anchors),
+                                color=[ROLE_COLORS[r] for r in spec.roles]))
+    p = figure(height=250, sizing_mode="stretch_width", title=spec.title, tools="xwheel_zoom,xpan,reset",
+               x_range=(-0.7, len(x) - 0.3), toolbar_location="right",
+               x_axis_label="matrix (file order)", y_axis_label=spec.y_label)
+    if spec.band is not None:
+        p.add_layout(BoxAnnotation(bottom=spec.band[0], top=spec.band[1], fill_color="#009E73",
+                                   fill_alpha=0.09, line_color=None))
+    p.line("x", "y", source=src, color="#bbbbbb", line_width=1)
+    dots = p.scatter("x", "y", source=src, size=8, color="color", line_color="white", legend_field="role")
+    p.add_tools(HoverTool(renderers=[dots], tooltips=[("", "@name"), ("role", "@role"),
+                                                      (spec.y_label, "@y{0.000}")]))
+    _tap_to_section(p, dots)
+    legend = p.legend[0]
+    legend.orientation = "horizontal"
+    legend.border_line_color = None
+    p.add_layout(legend, "above")
+    p.xgrid.grid_line_color = None
+    _style(p)
+    return p
+
+
+def esd_chart(spec: EsdChart):
+    from bokeh.models import ColumnDataSource, HoverTool, Span
+    from bokeh.plotting import figure
+
+    edges, counts = np.asarray(spec.edges), np.asarray(spec.counts, float)
+    density = counts / max(counts.sum(), 1) / np.diff(edges)
+    shown = counts > 0  # a log axis has no zero
+    floor = float(density[shown].min()) / 3 if shown.any() else 1e-12
+    src = ColumnDataSource(dict(left=edges[:-1][shown], right=edges[1:][shown], top=density[shown],
+                                count=counts[shown]))
+    p = figure(height=260, sizing_mode="stretch_width", title=spec.title, tools="", toolbar_location=None,
+               x_axis_type="log", y_axis_type="log", x_axis_label="eigenvalue λ of WᵀW",
+               y_axis_label="density")
+    bars = p.quad(left="left", right="right", bottom=floor, top="top", source=src, color="#0072B2",
+                  alpha=0.55, line_color="white", line_width=0.5, legend_label="ESD")
+    p.add_tools(HoverTool(renderers=[bars], tooltips=[("λ", "@left{0.000e} … @right{0.000e}"),
+                                                      ("count", "@count{0,0}")]))
+    if np.isfinite(spec.alpha) and spec.xmax > spec.xmin > 0:
+        # The fitted tail p(λ) = (α-1)/xmin·(λ/xmin)^-α, weighted by the share of eigenvalues in it.
+        lam = np.geomspace(spec.xmin, spec.xmax, 64)
+        pdf = spec.tail_fraction * (spec.alpha - 1) / spec.xmin * (lam / spec.xmin) ** -spec.alpha
+        p.line(lam, np.maximum(pdf, floor), color="#D55E00", line_width=2.5,
+               legend_label=f"power law α = {spec.alpha:.2f}")
+        p.add_layout(Span(location=spec.xmin, dimension="height", line_color="#D55E00", line_dash="dashed"))
+        p.scatter([spec.xmin], [floor], marker="triangle", size=9, color="#D55E00", legend_label="xmin")
+    if spec.bulk_max > 0:
+        p.add_layout(Span(location=spec.bulk_max, dimension="height", line_color="#555", line_dash="dotted",
+                          line_width=2))
+        p.scatter([spec.bulk_max], [floor], marker="diamond", size=9, color="#555", legend_label="MP bulk edge")
+    legend = p.legend[0]
+    legend.orientation = "horizontal"
+    legend.label_text_font_size = "10px"
+    legend.glyph_width = 14
+    legend.spacing = 6
+    legend.padding = 2
+    legend.border_line_color = None
+    p.add_layout(legend, "above")  # never over the bars
     _style(p)
     return p
 
@@ -215,6 +292,7 @@ def filter_grid(spec: FilterGrid):
 
 
 _BUILDERS = {BarChart: bar_chart, HistogramChart: histogram_chart, DepthChart: depth_chart,
+             MetricChart: metric_chart, EsdChart: esd_chart,
              HeatmapChart: heatmap_chart, FilterGrid: filter_grid}
 
 

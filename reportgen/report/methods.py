@@ -52,6 +52,10 @@ ALERT_KINDS: dict[str, tuple[str, str]] = {
                    "that does nothing (or, for embeddings, tokens never trained)."),
     "duplicate_units": ("Near-duplicate units", "Units with the same incoming weights compute the same "
                         "feature: redundant capacity, often from a symmetric initialisation."),
+    "over_trained": ("Heavy-tailed spectrum (alpha < 2)", "WeightWatcher's over-trained signal: a few "
+                     "directions dominate the layer, often from over-fitting or a too-large learning rate."),
+    "under_trained": ("Near-random spectrum (alpha > 6)", "WeightWatcher's under-trained signal: the layer's "
+                      "eigenvalues look like those of a random matrix, so it has learned little structure."),
     "norm_outlier": ("Norm outlier", "A tensor far from its peers' scale is often a wrongly loaded, "
                      "rescaled or untrained layer."),
 }

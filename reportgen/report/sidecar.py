@@ -39,6 +39,15 @@ def _units(t: TensorAnalysis) -> dict | None:
             "duplicates_checked": u.duplicates_checked}
 
 
+def _spectral(t: TensorAnalysis) -> dict | None:
+    if t.spectral is None:
+        return None
+    d = dataclasses.asdict(t.spectral)
+    esd = d.pop("esd")
+    d["esd_histogram"] = {"edges": list(esd["edges"]), "counts": list(esd["counts"])}
+    return d
+
+
 def _tensor(t: TensorAnalysis) -> dict:
     h = t.histogram
     return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "role": t.role,
@@ -47,7 +56,7 @@ def _tensor(t: TensorAnalysis) -> dict:
             "units": _units(t),
             "heatmap": ({"block_rows": t.heatmap.block_rows, "block_cols": t.heatmap.block_cols,
                          "clip": t.heatmap.clip} if t.heatmap else None),
-            "spectral": None, "notes": list(t.notes), "errors": list(t.errors)}
+            "spectral": _spectral(t), "spectral_skipped": t.spectral_skipped, "notes": list(t.notes), "errors": list(t.errors)}
 
 
 def analysis_to_dict(a: Analysis) -> dict:

@@ -55,6 +55,35 @@ class DepthChart:
 
 
 @dataclass(frozen=True)
+class MetricChart:
+    """One number per tensor along depth, coloured by role, with an optional healthy band."""
+
+    id: str
+    title: str
+    names: tuple[str, ...]
+    roles: tuple[str, ...]
+    values: tuple[float, ...]
+    anchors: tuple[str, ...]
+    y_label: str
+    band: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class EsdChart:
+    """Log-log ESD histogram with the fitted power-law tail, xmin and the MP bulk edge."""
+
+    id: str
+    title: str
+    edges: tuple[float, ...]  # log-spaced
+    counts: tuple[int, ...]
+    alpha: float
+    xmin: float
+    xmax: float
+    tail_fraction: float  # eigenvalues >= xmin / all positive eigenvalues
+    bulk_max: float
+
+
+@dataclass(frozen=True)
 class HeatmapChart:
     id: str
     title: str
@@ -80,7 +109,7 @@ class FilterGrid:
     clip: float = 1.0
 
 
-Figure = BarChart | HistogramChart | DepthChart | HeatmapChart | FilterGrid
+Figure = BarChart | HistogramChart | DepthChart | MetricChart | EsdChart | HeatmapChart | FilterGrid
 
 
 @dataclass(frozen=True)
@@ -114,6 +143,8 @@ class Section:
     title: str
     intro: str = ""
     figures: tuple[Figure, ...] = ()
+    table: Table | None = None
+    table_intro: str = ""
 
 
 @dataclass(frozen=True)
