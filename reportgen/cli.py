@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     from .progress import Progress
 
     config = load_config(args.config, sections=args.sections, layout=getattr(args, "layout", None),
-                         progress=not args.quiet)
+                         progress=not args.quiet, disk_cache=True)
     progress = Progress(enabled=config.progress)
     if args.command == "demo":
         from .samples import weights_path

@@ -19,6 +19,7 @@ class Config:
     layout: str | None = None  # force "flax" or "pytorch"; None infers from format and names
     strict: bool = False  # re-raise per-tensor analysis errors instead of recording them
     progress: bool = True
+    disk_cache: bool = False  # keep compiled kernels on disk (the CLI turns it on; see compile_watch)
     # Alert thresholds (DESIGN: they live in the config, not in the code that applies them).
     dead_rel: float = 1e-3  # unit dead when its max|w| <= dead_rel x the layer's median unit max|w|
     duplicate_cos: float = 0.995  # cosine similarity above which two units are near-duplicates

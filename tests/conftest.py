@@ -51,6 +51,12 @@ def strict() -> Config:
     return Config(strict=True, progress=False)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_compile_cache(tmp_path_factory):
+    # CLI runs keep compiled kernels on disk; tests must not write to the user's ~/.cache.
+    os.environ["REPORTGEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
+
+
 @pytest.fixture(autouse=True)
 def _quiet_jax(monkeypatch):
     monkeypatch.setenv("JAX_PLATFORMS", os.environ.get("JAX_PLATFORMS", "cpu"))

@@ -51,7 +51,13 @@ def matrices(array: np.ndarray, role: Role, layout: Layout) -> Matrices | None:
 
 
 def _pad_to(size: int) -> int:
-    """Round a side up so that nearby shapes share one compiled kernel (zeros add zero eigenvalues)."""
+    """Round a side up so that nearby shapes share one compiled kernel (zeros add zero eigenvalues).
+
+    Sides over 4,096 (vocabularies) stay as they are: padding would copy the whole table
+    again, and a model rarely has more than a few such shapes.
+    """
+    if size > 4096:
+        return size
     step = 8 if size <= 64 else 64
     return -(-size // step) * step
 
@@ -63,12 +69,10 @@ def _eig_kernel(w: jax.Array, scale: jax.Array, method: Method) -> jax.Array:
     if method == "svd":
         # Values only (LAPACK gesdd, jobz='N'): relative error of λ = σ² is about
         # 2·eps·σmax/σ, so small eigenvalues stay accurate.
-        sv = jnp.linalg.svd(w, compute_uv=False)
-        evals = sv * sv
-    else:
-        g = jnp.einsum("snm,snk->smk", w, w, precision=jax.lax.Precision.HIGHEST)
-        evals = jnp.maximum(jnp.linalg.eigvalsh(g), 0.0)
-    return jnp.sort(evals, axis=-1)
+        sv = jnp.linalg.svd(w, compute_uv=False)  # descending
+        return jnp.flip(sv * sv, axis=-1)
+    g = jnp.einsum("snm,snk->smk", w, w, precision=jax.lax.Precision.HIGHEST)
+    return jnp.maximum(jnp.linalg.eigvalsh(g), 0.0)  # ascending
 
 
 def choose_method(n: int, m: int) -> Method:
@@ -83,8 +87,11 @@ def eigenvalues(mats: Matrices) -> tuple[np.ndarray, Method]:
     is recomputed by SVD: float32 Gram matrices cannot resolve such eigenvalues.
     """
     s, n, m = mats.slices.shape
-    padded = np.zeros((s, _pad_to(n), _pad_to(m)), np.float32)
-    padded[:, :n, :m] = mats.slices
+    if (_pad_to(n), _pad_to(m)) == (n, m) and mats.slices.dtype == np.float32:
+        padded = mats.slices
+    else:
+        padded = np.zeros((s, _pad_to(n), _pad_to(m)), np.float32)
+        padded[:, :n, :m] = mats.slices
     method = choose_method(n, m)
     scale = np.float32(mats.scale)
     evals = np.asarray(jax.device_get(_eig_kernel(padded, scale, method)))[:, -m:]

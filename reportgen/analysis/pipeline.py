@@ -111,6 +111,8 @@ def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config
             progress: Progress | None = None) -> Analysis:
     config = config or Config()
     progress = progress or Progress(enabled=False)
+    if config.disk_cache:
+        compile_watch.use_disk_cache()
     compiles0, compile_s0 = compile_watch.snapshot()
     start = time.perf_counter()
     results = []

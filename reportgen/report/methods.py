@@ -33,6 +33,38 @@ METHODS: tuple[tuple[str, str], ...] = (
     ("Norm outlier", "Robust z-score 0.6745·(x − median)/MAD of x = log10(rms) among tensors of one role "
                      "(MAD floored at 0.1 decades so that layers of different fan-in do not trip it); "
                      "|z| > 3.5 alerts. rms rather than ‖W‖F, so tensor size does not matter."),
+    ("ESD", "The empirical spectral density: eigenvalues λ of WᵀW for every dense, embedding and conv "
+            "kernel (WeightWatcher 0.7.7's definitions throughout). Conv kernels are cut into one (out × in) "
+            "matrix per kernel position, each scaled by √½ as WeightWatcher does, and their eigenvalues "
+            "pooled. Computed in float32 by jit-compiled JAX: a values-only SVD, or for matrices at least "
+            "2.5× taller than wide the cheaper Gram matrix + eigh, which is replaced by the SVD whenever "
+            "its smallest eigenvalue is under 1e-3·λmax (float32 Gram matrices cannot resolve those). "
+            "Kernels with fewer than 8 or more than 15,000 eigenvalues are listed as not analysed."),
+    ("α (alpha)", "Exponent of a power law p(λ) ∝ λ^−α fitted to the ESD's tail λ ≥ xmin by maximum "
+                  "likelihood, α = 1 + n / Σ ln(λᵢ/xmin), with xmin chosen among all eigenvalues "
+                  "above 1e-5 by the minimum Kolmogorov-Smirnov distance D (all candidates at once, in "
+                  "JAX). With fewer than 20 eigenvalues, WeightWatcher's small-sample variant: "
+                  "α = 1 + (n−1)/Σ ln(λᵢ/xmin), xmin minimising D − 0.868/√n over tails of ≥ 8. "
+                  "Healthy: 2–6; above 6 the layer looks random (under-trained), below 2 over-trained."),
+    ("D, xmin, sigma", "D: the KS distance of the chosen fit (smaller is better; above ~0.1 the tail is "
+                       "not a clean power law). sigma = (α−1)/√n, the MLE's standard error. PL tail: the "
+                       "number of eigenvalues ≥ xmin."),
+    ("α̂ (alpha_weighted), log norms", "α̂ = α·log10 λmax. log ‖W‖F² = log10 Σλ (log_norm), "
+                                      "log λmax = log10 of the largest eigenvalue (log_spectral_norm), "
+                                      "log α-norm = log10 Σλ^α. Compare layers of one model: no fixed "
+                                      "healthy range."),
+    ("Stable rank, rank, entropy", "Stable rank = Σλ / λmax: how many directions carry the weight "
+                                   "(1 = one direction dominates). rank: singular values above "
+                                   "σmax·N·eps, with float32's eps as the eigenvalues are float32 "
+                                   "(WeightWatcher uses float64's). Entropy: −Σpᵢ ln pᵢ / ln(rank) with "
+                                   "pᵢ = λᵢ/Σλ, from 0 (one direction) to 1 (all equal, random-like)."),
+    ("Marchenko-Pastur fit", "The bulk of a random matrix's ESD follows the MP law with aspect ratio "
+                             "Q = N/M. As WeightWatcher: the ESD is rescaled to mean 1, a linear-kernel KDE "
+                             "(bandwidth 0.1) is matched to the MP density over a grid of σ, and λ+ = "
+                             "σ²(1+1/√Q)² is the bulk edge (quarter-circle law on singular values when "
+                             "Q = 1). The grid minimum is refined on a finer grid rather than by "
+                             "WeightWatcher's Nelder-Mead polish. MP spikes: eigenvalues beyond λ+ plus the "
+                             "Tracy-Widom margin, i.e. learned structure; MP soft rank = λ+ / λmax."),
     ("sha256", "Of the file; for a directory, of the sorted list of (relative path, file sha256)."),
 )
 
