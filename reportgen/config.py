@@ -10,7 +10,7 @@ from typing import Any
 from .errors import InputError
 
 # Every section the report knows, in page order. Sections a later version adds go here.
-SECTIONS: tuple[str, ...] = ("overview", "stats", "heatmaps", "filters", "spectral")
+SECTIONS: tuple[str, ...] = ("overview", "stats", "heatmaps", "filters", "spectral", "projections")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,16 @@ class Config:
     alpha_high: float = 6.0  # alpha above this: under-trained (near random) layer
     spectral_min_evals: int = 8  # fewer eigenvalues than this: not analysed
     spectral_max_evals: int = 15000  # more: not analysed (the xmin search is quadratic); 0 = no cap
+    # Neuron maps (projections)
+    projection_max_points: int = 5000  # units plotted per layer (PCA is fitted on all of them)
+    projection_nonlinear_points: int = 1000  # of those, units UMAP and t-SNE place
+    projection_nonlinear_layers: int = 4  # layers that get UMAP and t-SNE, evenly spaced in depth
+    joint_points: int = 2000  # points in each cross-layer map, shared among its layers
+    umap_neighbors: int = 15
+    umap_epochs: int = 200
+    tsne_perplexity: float = 30.0
+    tsne_iterations: int = 500
+    projection_seed: int = 0
     workers: int = 0  # threads for per-tensor work; 0 = one per CPU core, at most 4
 
 

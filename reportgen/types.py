@@ -186,6 +186,46 @@ class Spectral:
 
 
 @dataclass(frozen=True)
+class NeuronMap:
+    """One point per output unit (its incoming weights): PCA, UMAP and t-SNE coordinates.
+
+    `shown` are the unit indices plotted (all, or a deterministic subsample); coordinate
+    arrays are [len(shown), 2] and None for a view that was not computed (see `notes`).
+    """
+
+    n_units: int
+    fan_in: int
+    shown: np.ndarray = field(repr=False, compare=False)  # int32 unit indices
+    norms: np.ndarray = field(repr=False, compare=False)  # float32 L2 norm of each shown unit
+    top_inputs: np.ndarray = field(repr=False, compare=False)  # int32 [shown, 3] strongest |w|
+    top_weights: np.ndarray = field(repr=False, compare=False)  # float32 [shown, 3]
+    pca: np.ndarray = field(repr=False, compare=False)
+    umap: np.ndarray | None = field(default=None, repr=False, compare=False)
+    tsne: np.ndarray | None = field(default=None, repr=False, compare=False)
+    explained_variance_ratio: tuple[float, ...] = ()  # of the leading components, all units
+    clusters: np.ndarray | None = field(default=None, repr=False, compare=False)  # int per shown
+    n_clusters: int = 1
+    silhouette: float = float("nan")
+    groups: np.ndarray | None = field(default=None, repr=False, compare=False)  # e.g. attention head
+    group_label: str = ""
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JointMap:
+    """Units of several layers with one input dimension, projected together (cross-layer view)."""
+
+    fan_in: int
+    layers: tuple[str, ...]
+    layer_of: np.ndarray = field(repr=False, compare=False)  # int index into layers, per point
+    unit_of: np.ndarray = field(repr=False, compare=False)  # unit index within its layer
+    pca: np.ndarray = field(repr=False, compare=False)
+    umap: np.ndarray | None = field(default=None, repr=False, compare=False)
+    explained_variance_ratio: tuple[float, ...] = ()
+    per_layer_cap: int = 0
+
+
+@dataclass(frozen=True)
 class TensorAnalysis:
     """Everything computed for one tensor; `error` is set when an analysis of it failed."""
 
@@ -202,6 +242,7 @@ class TensorAnalysis:
     filters: ConvFilters | None = None
     spectral: Spectral | None = None
     spectral_skipped: str | None = None  # why a matrix-like tensor has no spectral analysis
+    neuron_map: NeuronMap | None = None
     notes: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
 
@@ -248,6 +289,7 @@ class Analysis:
     timings: Timings
     sections: tuple[str, ...]
     notes: tuple[str, ...] = ()  # model-level notes, e.g. sections skipped and why
+    joint_maps: tuple[JointMap, ...] = ()
 
 
 def numpy_dtype(name: str) -> Any:

@@ -16,6 +16,7 @@
       el.removeAttribute("data-plot");
       el.dataset.state = "rendered";
       applyLogCounts();
+      applyMapColour();
     } catch (err) {
       el.dataset.state = "failed";
       el.textContent = "This plot could not be drawn: " + err;
@@ -35,6 +36,28 @@
     }
   }
   if (logBox) logBox.addEventListener("change", applyLogCounts);
+
+  // Neuron maps: one switch recolours every unit scatter by norm, cluster or head, where the
+  // map has that column (layers without clusters or heads keep the norm colours).
+  function mapColour() {
+    const picked = document.querySelector('input[name="map-colour"]:checked');
+    return picked ? picked.value : "norm";
+  }
+  function applyMapColour() {
+    if (!window.Bokeh) return;
+    const want = mapColour();
+    for (const doc of Bokeh.documents) {
+      for (const r of doc.all_models) {
+        if (r.name !== "units" || !r.data_source) continue;
+        const field = "c_" + want in r.data_source.data ? "c_" + want : "c_norm";
+        if (r.glyph.fill_color.field !== field) {
+          r.glyph.fill_color = { field };
+          r.glyph.line_color = { field };
+        }
+      }
+    }
+  }
+  document.querySelectorAll('input[name="map-colour"]').forEach((el) => el.addEventListener("change", applyMapColour));
 
   const plots = document.querySelectorAll(".plot[data-plot]");
   if ("IntersectionObserver" in window) {

@@ -32,3 +32,23 @@ def test_demo_report_renders_offline(tmp_path):
     fields = result.log_field_after_toggle.split(",")
     assert len(fields) >= 8 and set(fields) == {"logc"}  # every histogram switched to log counts
     assert result.sidebar_ok
+
+
+def test_neuron_map_colour_switch_and_linked_views(tmp_path):
+    """Two clear groups of units: the cluster colouring exists and the sidebar switch applies it."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 1, (2, 24))
+    units = np.concatenate([centres[0] + 0.05 * rng.normal(size=(30, 24)),
+                            centres[1] + 0.05 * rng.normal(size=(30, 24))]).astype(np.float32)
+    weights = tmp_path / "two_groups.npz"
+    np.savez(weights, **{"features.weight": units, "head.weight": rng.normal(size=(10, 60)).astype(np.float32)})
+    out = tmp_path / "maps.html"
+    assert main(["report", str(weights), "-o", str(out), "-q", "--sections", "overview,projections"]) == 0
+    result = open_report(out)
+    assert result.console_errors == [] and result.page_errors == []
+    assert result.n_rendered == result.n_plots
+    clustered = [field for field, has in result.map_colours if has]
+    assert len(clustered) == 3 and set(clustered) == {"c_cluster"}  # PCA, UMAP and t-SNE of features
+    assert {field for field, has in result.map_colours if not has} == {"c_norm"}

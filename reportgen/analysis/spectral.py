@@ -5,19 +5,13 @@ import math
 
 import numpy as np
 
-from ..types import Histogram, Layout, Role, Spectral, TensorRecord
+from ..types import Histogram, Layout, Role, Spectral
 from .esd import eigenvalues, matrices
 from .mp import fit_marchenko_pastur
 from .powerlaw import fit_power_law
 
-SPECTRAL_ROLES: tuple[Role, ...] = ("dense", "conv", "embedding")
 ESD_BINS = 60
 _EPSILON = 1e-10  # WeightWatcher's entropy regulariser
-
-
-def is_matrix_like(record: TensorRecord) -> bool:
-    return (record.role in SPECTRAL_ROLES and len(record.shape) >= 2 and record.size > 0
-            and not record.dtype.startswith(("int", "uint", "bool")))
 
 
 def norm_metrics(evals: np.ndarray, n_rows: int) -> dict[str, float]:

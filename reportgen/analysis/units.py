@@ -5,10 +5,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..types import Layout, Role, UnitStats
+from ..types import Layout, Role, TensorRecord, UnitStats
 from .stats import bucket
 
 MATRIX_ROLES: tuple[Role, ...] = ("dense", "conv", "embedding")
+
+
+def is_matrix_like(record: TensorRecord) -> bool:
+    """Float kernels with unit structure: what the spectral and projection phases analyse."""
+    return (record.role in MATRIX_ROLES and len(record.shape) >= 2 and record.size > 0
+            and not record.dtype.startswith(("int", "uint", "bool")))
+
+
+def n_units(record: TensorRecord) -> int:
+    """Rows of the unit matrix, read from the shape alone (no load)."""
+    shape = record.shape
+    if record.role == "embedding" or record.layout == "pytorch":
+        return shape[0]
+    if record.role == "conv":
+        return shape[-1]
+    return int(np.prod(shape[1:]))
 
 
 def conv_oi(kernel: np.ndarray, layout: Layout) -> np.ndarray:

@@ -7,6 +7,7 @@ from collections import Counter, OrderedDict
 from ..types import PERCENTILES, ROLES, Analysis, TensorAnalysis
 from . import fmt
 from .methods import ALERT_KINDS, METHODS
+from .maps import maps_section, neuron_map_figure
 from .spectral import spectral_facts, spectral_figure, spectral_section
 from .structure import (AlertItem, BarChart, Cell, DepthChart, FilterGrid, HeatmapChart, HistogramChart,
                         Report, Section, Table, TensorSection)
@@ -171,6 +172,9 @@ def _tensor_section(i: int, t: TensorAnalysis, n_alerts: int) -> TensorSection:
     if esd is not None:  # after the heatmap, before the filters: the page grid stacks it under the histogram
         at = sum(1 for f in figures if not isinstance(f, FilterGrid))
         figures, captions = (*figures[:at], esd[0], *figures[at:]), (*captions, esd[1])
+    neuron_map = neuron_map_figure(anchor(i), t)
+    if neuron_map is not None:
+        figures, captions = (*figures, neuron_map[0]), (*captions, neuron_map[1])
     notes = t.notes + ((f"Spectral analysis: not analysed, {t.spectral_skipped}.",) if t.spectral_skipped else ())
     return TensorSection(
         anchor=anchor(i), name=t.name, role=t.role,
@@ -201,6 +205,8 @@ def build_report(a: Analysis) -> Report:
                   "tick at the median. Look for layers whose spread breaks the trend.", figures=depth))
     if "spectral" in a.sections:
         sections.append(spectral_section(a, anchor))
+    if "projections" in a.sections:
+        sections.append(maps_section(a, anchor))
     t = a.timings
     return Report(
         title=f"reportgen · {a.model.source}",
@@ -209,6 +215,7 @@ def build_report(a: Analysis) -> Report:
         tensors=tuple(_tensor_section(i, t_, per_tensor[t_.name]) for i, t_ in enumerate(a.tensors)),
         methods=METHODS, notes=a.notes,
         footer=(f"reportgen {a.reportgen_version} · load {fmt.seconds(t.load_s)} · statistics "
-                f"{fmt.seconds(t.stats_s)} · spectral {fmt.seconds(t.spectral_s)} · "
+                f"{fmt.seconds(t.stats_s)} · spectral {fmt.seconds(t.spectral_s)} · neuron maps "
+                f"{fmt.seconds(t.projection_s)} · "
                 f"{t.compile_count} compilations, {fmt.seconds(t.compile_s)}"),
     )

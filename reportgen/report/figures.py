@@ -8,41 +8,9 @@ import zlib
 import numpy as np
 
 from ..types import PERCENTILES
-from .structure import BarChart, DepthChart, EsdChart, FilterGrid, HeatmapChart, HistogramChart, MetricChart
-
-# Okabe-Ito: distinguishable under the common colour-vision deficiencies.
-ROLE_COLORS = {"dense": "#0072B2", "conv": "#E69F00", "embedding": "#009E73",
-               "norm": "#CC79A7", "bias": "#56B4E9", "other": "#999999"}
-FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
-NAN_COLOR = "#FFD700"  # yellow: apart from both ends of RdBu for every common colour deficiency
-_RDBU = ("#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
-         "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f")  # ColorBrewer RdBu, blue -> red
-
-
-def diverging_palette(n: int = 255) -> tuple[str, ...]:
-    """RdBu interpolated to n colours; code 0 = most negative (blue), n-1 = most positive (red)."""
-    anchors = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in _RDBU], float)
-    t = np.linspace(0, len(_RDBU) - 1, n)
-    lo = np.floor(t).astype(int).clip(0, len(_RDBU) - 2)
-    rgb = anchors[lo] + (anchors[lo + 1] - anchors[lo]) * (t - lo)[:, None]
-    return tuple("#%02x%02x%02x" % tuple(int(round(v)) for v in row) for row in rgb)
-
-
-PALETTE = diverging_palette()
-
-
-def _style(p) -> None:
-    p.toolbar.logo = None
-    p.title.text_font = FONT
-    p.title.text_font_size = "13px"
-    p.title.text_font_style = "normal"
-    for axis in (*p.xaxis, *p.yaxis):
-        axis.major_label_text_font = FONT
-        axis.axis_label_text_font = FONT
-        axis.axis_label_text_font_style = "normal"
-    p.outline_line_color = None
-    p.background_fill_color = "#ffffff"
-
+from .style import FONT, NAN_COLOR, PALETTE, ROLE_COLORS, style
+from .structure import (BarChart, DepthChart, EsdChart, FilterGrid, HeatmapChart, HistogramChart, JointMapChart,
+                        MetricChart, NeuronMapChart)
 
 def bar_chart(spec: BarChart):
     from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter
@@ -70,7 +38,7 @@ def bar_chart(spec: BarChart):
         legend.label_text_font_size = "11px"
         legend.border_line_color = None
         p.add_layout(legend, "above")
-    _style(p)
+    style(p)
     return p
 
 
@@ -90,7 +58,7 @@ def histogram_chart(spec: HistogramChart):
     p.y_range.start = 0
     if edges[0] < 0:  # mark zero on symmetric histograms
         p.line([0, 0], [0, float(counts.max()) if counts.size else 1], color="#444", line_dash="dotted")
-    _style(p)
+    style(p)
     return p
 
 
@@ -120,7 +88,7 @@ def depth_chart(spec: DepthChart):
     p.add_layout(legend, "above")
     p.xaxis.ticker = SingleIntervalTicker(interval=1) if len(x) <= 30 else p.xaxis.ticker
     p.xgrid.grid_line_color = None
-    _style(p)
+    style(p)
     return p
 
 
@@ -155,7 +123,7 @@ def metric_chart(spec: MetricChart):
     legend.border_line_color = None
     p.add_layout(legend, "above")
     p.xgrid.grid_line_color = None
-    _style(p)
+    style(p)
     return p
 
 
@@ -180,7 +148,8 @@ def esd_chart(spec: EsdChart):
         # The fitted tail p(λ) = (α-1)/xmin·(λ/xmin)^-α, weighted by the share of eigenvalues in it.
         lam = np.geomspace(spec.xmin, spec.xmax, 64)
         pdf = spec.tail_fraction * (spec.alpha - 1) / spec.xmin * (lam / spec.xmin) ** -spec.alpha
-        p.line(lam, np.maximum(pdf, floor), color="#D55E00", line_width=2.5,
+        keep = pdf >= floor  # below the lowest bar the line leaves the plot
+        p.line(lam[keep], pdf[keep], color="#D55E00", line_width=2.5,
                legend_label=f"power law α = {spec.alpha:.2f}")
         p.add_layout(Span(location=spec.xmin, dimension="height", line_color="#D55E00", line_dash="dashed"))
         p.scatter([spec.xmin], [floor], marker="triangle", size=9, color="#D55E00", legend_label="xmin")
@@ -196,7 +165,7 @@ def esd_chart(spec: EsdChart):
     legend.padding = 2
     legend.border_line_color = None
     p.add_layout(legend, "above")  # never over the bars
-    _style(p)
+    style(p)
     return p
 
 
@@ -237,7 +206,7 @@ def heatmap_chart(spec: HeatmapChart):
         cc = [(c + 0.5) * spec.block_cols for _, c, _ in spec.outliers]
         p.scatter(cc, rr, marker="x", size=7, color="#111", line_width=1.5)
     p.grid.grid_line_color = None
-    _style(p)
+    style(p)
     return p
 
 
@@ -287,12 +256,15 @@ def filter_grid(spec: FilterGrid):
     p.add_tools(HoverTool(renderers=[img], tooltips=[("", "$x{custom}")], formatters={"$x": hover}))
     p.axis.visible = False
     p.grid.grid_line_color = None
-    _style(p)
+    style(p)
     return p
 
 
+from .maps_figures import joint_map_chart, neuron_map_chart  # noqa: E402  (they use .style only)
+
 _BUILDERS = {BarChart: bar_chart, HistogramChart: histogram_chart, DepthChart: depth_chart,
-             MetricChart: metric_chart, EsdChart: esd_chart,
+             MetricChart: metric_chart, EsdChart: esd_chart, NeuronMapChart: neuron_map_chart,
+             JointMapChart: joint_map_chart,
              HeatmapChart: heatmap_chart, FilterGrid: filter_grid}
 
 

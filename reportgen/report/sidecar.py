@@ -48,6 +48,17 @@ def _spectral(t: TensorAnalysis) -> dict | None:
     return d
 
 
+def _neuron_map(t: TensorAnalysis) -> dict | None:
+    m = t.neuron_map
+    if m is None:
+        return None
+    return {"n_units": m.n_units, "fan_in": m.fan_in, "n_plotted": int(len(m.shown)),
+            "explained_variance_ratio": list(m.explained_variance_ratio), "n_clusters": m.n_clusters,
+            "silhouette": m.silhouette, "views": ["pca"] + [v for v, xy in (("umap", m.umap), ("tsne", m.tsne))
+                                                          if xy is not None],
+            "notes": list(m.notes)}
+
+
 def _tensor(t: TensorAnalysis) -> dict:
     h = t.histogram
     return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "role": t.role,
@@ -56,7 +67,8 @@ def _tensor(t: TensorAnalysis) -> dict:
             "units": _units(t),
             "heatmap": ({"block_rows": t.heatmap.block_rows, "block_cols": t.heatmap.block_cols,
                          "clip": t.heatmap.clip} if t.heatmap else None),
-            "spectral": _spectral(t), "spectral_skipped": t.spectral_skipped, "notes": list(t.notes), "errors": list(t.errors)}
+            "spectral": _spectral(t), "spectral_skipped": t.spectral_skipped,
+            "neuron_map": _neuron_map(t), "notes": list(t.notes), "errors": list(t.errors)}
 
 
 def analysis_to_dict(a: Analysis) -> dict:
@@ -72,4 +84,8 @@ def analysis_to_dict(a: Analysis) -> dict:
         "alerts": [dataclasses.asdict(al) for al in a.alerts],
         "timings": dataclasses.asdict(a.timings),
         "notes": list(a.notes),
+        "projections": {"joint": [{"fan_in": j.fan_in, "layers": list(j.layers), "per_layer_cap": j.per_layer_cap,
+                                   "explained_variance_ratio": list(j.explained_variance_ratio),
+                                   "views": ["pca"] + (["umap"] if j.umap is not None else [])}
+                                  for j in a.joint_maps]} if "projections" in a.sections else None,
     })

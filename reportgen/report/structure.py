@@ -84,6 +84,34 @@ class EsdChart:
 
 
 @dataclass(frozen=True)
+class NeuronMapChart:
+    """Linked PCA / UMAP / t-SNE scatters of one layer's units plus its scree plot."""
+
+    id: str
+    title: str
+    units: np.ndarray = field(repr=False, compare=False)  # unit index per point
+    views: tuple[tuple[str, np.ndarray], ...] = field(default=(), repr=False, compare=False)  # (name, [n, 2])
+    norms: np.ndarray = field(default=None, repr=False, compare=False)
+    clusters: np.ndarray | None = field(default=None, repr=False, compare=False)
+    groups: np.ndarray | None = field(default=None, repr=False, compare=False)
+    group_label: str = ""
+    top_inputs: tuple[str, ...] = ()  # per point, "in 12 (+0.53) · in 7 (−0.41)"
+    scree: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class JointMapChart:
+    """Units of several layers with one input dimension in one projection, coloured by layer."""
+
+    id: str
+    title: str
+    layers: tuple[str, ...]
+    layer_of: np.ndarray = field(repr=False, compare=False)
+    unit_of: np.ndarray = field(repr=False, compare=False)
+    views: tuple[tuple[str, np.ndarray], ...] = field(default=(), repr=False, compare=False)
+
+
+@dataclass(frozen=True)
 class HeatmapChart:
     id: str
     title: str
@@ -109,7 +137,8 @@ class FilterGrid:
     clip: float = 1.0
 
 
-Figure = BarChart | HistogramChart | DepthChart | MetricChart | EsdChart | HeatmapChart | FilterGrid
+Figure = (BarChart | HistogramChart | DepthChart | MetricChart | EsdChart | NeuronMapChart | JointMapChart
+          | HeatmapChart | FilterGrid)
 
 
 @dataclass(frozen=True)
