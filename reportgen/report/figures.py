@@ -260,7 +260,7 @@ def filter_grid(spec: FilterGrid):
     return p
 
 
-from .maps_figures import joint_map_chart, neuron_map_chart  # noqa: E402  (they use .style only)
+from .maps_figures import joint_map_chart, neuron_map_chart, neuron_map_item  # noqa: E402  (.style only)
 
 _BUILDERS = {BarChart: bar_chart, HistogramChart: histogram_chart, DepthChart: depth_chart,
              MetricChart: metric_chart, EsdChart: esd_chart, NeuronMapChart: neuron_map_chart,
@@ -276,7 +276,7 @@ def packed_item(spec) -> str:
     """The figure as a zlib-compressed, base64 json_item: decoded in the page on demand."""
     from bokeh.embed import json_item
 
-    item = json_item(to_bokeh(spec))
+    item = neuron_map_item(spec) if isinstance(spec, NeuronMapChart) else json_item(to_bokeh(spec))
     # Key order matters: Bokeh defines each model where it first appears, then refers to it.
     raw = json.dumps(item, separators=(",", ":")).encode("utf-8")
     return base64.b64encode(zlib.compress(raw, 9)).decode("ascii")

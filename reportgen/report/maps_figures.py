@@ -1,6 +1,10 @@
 """Bokeh figures of neuron maps: linked PCA / UMAP / t-SNE scatters, scree plots, cross-layer maps."""
 from __future__ import annotations
 
+import copy
+import json
+import re
+
 import numpy as np
 
 from .structure import JointMapChart, NeuronMapChart
@@ -43,11 +47,7 @@ def _scatter(title: str, src, x: str, y: str, tooltips, colour: str = "c_norm", 
     return p
 
 
-def neuron_map_chart(spec: NeuronMapChart):
-    from bokeh.layouts import gridplot
-    from bokeh.models import ColumnDataSource, HoverTool
-    from bokeh.plotting import figure
-
+def _map_data(spec: NeuronMapChart) -> dict:
     data = {"unit": spec.units, "norm": spec.norms, "top": list(spec.top_inputs), "c_norm": _sequential(spec.norms)}
     for name, xy in spec.views:
         data[f"x_{name}"], data[f"y_{name}"] = xy[:, 0], xy[:, 1]
@@ -55,7 +55,21 @@ def neuron_map_chart(spec: NeuronMapChart):
         data["cluster"], data["c_cluster"] = spec.clusters, _categorical(spec.clusters)
     if spec.groups is not None:
         data["group"], data["c_group"] = spec.groups, _categorical(spec.groups)
-    src = ColumnDataSource(data)  # one source: selecting in any view selects in all
+    return data
+
+
+def _scree_data(spec: NeuronMapChart) -> tuple[dict, dict]:
+    evr = np.asarray(spec.scree[:20], np.float64)
+    k = np.arange(1, evr.size + 1)
+    return {"x": k, "top": evr}, {"x": k, "y": np.cumsum(evr)}
+
+
+def neuron_map_chart(spec: NeuronMapChart):
+    from bokeh.layouts import gridplot
+    from bokeh.models import ColumnDataSource, HoverTool
+    from bokeh.plotting import figure
+
+    src = ColumnDataSource(_map_data(spec))  # one source: selecting in any view selects in all
     tips = [("unit", "@unit"), ("‖w‖", "@norm{0.000}"), ("strongest inputs", "@top")]
     if spec.clusters is not None:
         tips.insert(2, ("cluster", "@cluster"))
@@ -63,13 +77,12 @@ def neuron_map_chart(spec: NeuronMapChart):
         tips.insert(2, (spec.group_label, "@group"))
     plots = [_scatter(name.upper() if name != "tsne" else "t-SNE", src, f"x_{name}", f"y_{name}", tips)
              for name, _ in spec.views]
-    evr = np.asarray(spec.scree[:20], np.float64)
-    k = np.arange(1, evr.size + 1)
+    bars_data, line_data = _scree_data(spec)
     scree = figure(height=290, sizing_mode="stretch_width", title="Explained variance", tools="",
                    toolbar_location=None, x_axis_label="component", y_axis_label="fraction of variance",
                    y_range=(0, 1.02))
-    bars = scree.vbar(x=k, top=evr, width=0.7, color="#0072B2")
-    scree.line(k, np.cumsum(evr), color="#D55E00", line_width=2, legend_label="cumulative")
+    bars = scree.vbar(x="x", top="top", width=0.7, color="#0072B2", source=ColumnDataSource(bars_data))
+    scree.line("x", "y", color="#D55E00", line_width=2, legend_label="cumulative", source=ColumnDataSource(line_data))
     scree.add_tools(HoverTool(renderers=[bars], tooltips=[("PC", "@x"), ("fraction", "@top{0.0000}")]))
     scree.legend.location = "center_right"
     scree.legend.border_line_color = None
@@ -91,3 +104,49 @@ def joint_map_chart(spec: JointMapChart):
     plots = [_scatter(f"{name.upper()}, coloured by depth", src, f"x_{name}", f"y_{name}", tips, "c_layer", "joint")
              for name, _ in spec.views]
     return gridplot([plots], sizing_mode="stretch_width", toolbar_location="right")
+
+
+# Building a Bokeh layout costs ~0.2-0.45 s of Python per map (its property system), and a
+# model has dozens of maps of the same shape. So the first map of each shape is built and
+# serialized once; later ones copy that JSON, swap in their own data and get fresh ids.
+_TEMPLATES: dict[tuple, dict] = {}
+
+
+def _key(spec: NeuronMapChart) -> tuple:
+    return (tuple(name for name, _ in spec.views), spec.clusters is not None, spec.groups is not None,
+            spec.group_label, min(len(spec.scree), 20))
+
+
+def _sources(node, found: list) -> list:
+    """The attributes of every ColumnDataSource model in a json_item."""
+    if isinstance(node, dict):
+        if node.get("name") == "ColumnDataSource" and "attributes" in node:
+            found.append(node["attributes"])
+        for value in node.values():
+            _sources(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _sources(value, found)
+    return found
+
+
+def neuron_map_item(spec: NeuronMapChart) -> dict:
+    """json_item of a neuron map, from the cached template of its shape when there is one."""
+    from bokeh.core.serialization import Serializer
+    from bokeh.embed import json_item
+
+    key = _key(spec)
+    if key not in _TEMPLATES:
+        _TEMPLATES[key] = json_item(neuron_map_chart(spec))
+        return _TEMPLATES[key]
+    item = copy.deepcopy(_TEMPLATES[key])
+    bars, line = _scree_data(spec)
+    by_columns = {frozenset(bars): bars, frozenset(line): line}
+    for attributes in _sources(item, []):
+        columns = frozenset(entry[0] for entry in attributes["data"]["entries"])
+        data = by_columns.get(columns, _map_data(spec) if "unit" in columns else None)
+        attributes["data"] = Serializer(deferred=False).encode(data)
+        attributes["selected"]["attributes"]["indices"] = []
+    # Model ids made unique per figure (and stable from run to run) from the figure's own id.
+    suffix = re.sub(r"\W", "", spec.id)
+    return json.loads(re.sub(r'"(p\d+)"', lambda m: f'"{m.group(1)}{suffix}"', json.dumps(item)))
