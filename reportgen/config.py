@@ -38,9 +38,9 @@ class Config:
     spectral_max_evals: int = 15000  # more: not analysed (the xmin search is quadratic); 0 = no cap
     # Neuron maps (projections)
     projection_max_points: int = 5000  # units plotted per layer (PCA is fitted on all of them)
-    projection_nonlinear_points: int = 1000  # of those, units UMAP and t-SNE place
-    projection_nonlinear_layers: int = 4  # layers that get UMAP and t-SNE, evenly spaced in depth
-    joint_points: int = 2000  # points in each cross-layer map, shared among its layers
+    projection_nonlinear_points: int = 500  # of those, units UMAP and t-SNE place, per layer
+    projection_nonlinear_budget: int = 1000  # UMAP/t-SNE points in all; layers evenly spaced in depth
+    joint_points: int = 600  # points in each cross-layer map, shared among its layers
     umap_neighbors: int = 15
     umap_epochs: int = 200
     tsne_perplexity: float = 30.0

@@ -32,7 +32,7 @@ class PageResult:
     heatmap_tooltip: str = ""
     log_field_after_toggle: str = ""
     sidebar_ok: bool = False
-    map_colours: list = field(default_factory=list)  # per unit scatter: (colour field, has clusters)
+    map_colours: list = field(default_factory=list)  # per unit scatter: (colour field, cluster colours)
 
 
 def open_report(path: Path, screenshot: Path | None = None, scroll_all: bool = True,
@@ -81,7 +81,7 @@ def open_report(path: Path, screenshot: Path | None = None, scroll_all: bool = T
             page.check('input[name="map-colour"][value="cluster"]')
             result.map_colours = page.evaluate(
                 "() => Bokeh.documents.flatMap(d => [...d.all_models]).filter(r => r.name === 'units')"
-                ".map(r => [r.glyph.fill_color.field, 'c_cluster' in r.data_source.data])")
+                ".map(r => [r.glyph.fill_color.field, new Set(r.data_source.data.c_cluster).size])")
         links = page.eval_on_selector_all(".sidebar a", "els => els.map(e => e.getAttribute('href'))")
         landed = []
         for href in links[:12]:

@@ -49,6 +49,6 @@ def test_neuron_map_colour_switch_and_linked_views(tmp_path):
     result = open_report(out)
     assert result.console_errors == [] and result.page_errors == []
     assert result.n_rendered == result.n_plots
-    clustered = [field for field, has in result.map_colours if has]
-    assert len(clustered) == 3 and set(clustered) == {"c_cluster"}  # PCA, UMAP and t-SNE of features
-    assert {field for field, has in result.map_colours if not has} == {"c_norm"}
+    fields = [field for field, _ in result.map_colours]
+    assert len(fields) == 6 and set(fields) == {"c_cluster"}  # PCA, UMAP and t-SNE of both layers
+    assert [n for _, n in result.map_colours] == [2, 2, 2, 1, 1, 1]  # two groups found; head: none

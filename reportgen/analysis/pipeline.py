@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
-
-import numpy as np
 
 from .._version import __version__
 from ..config import Config
@@ -16,7 +13,8 @@ from ..progress import Progress
 from ..types import Analysis, ModelInfo, ModelSpec, ModelWeights, TensorAnalysis, TensorRecord, Timings
 from . import compile_watch
 from .alerts import model_alerts
-from .units import is_matrix_like, n_units
+from .projection_phase import nonlinear_layers, prefetch_libraries, projection_phase
+from .units import is_matrix_like
 
 
 def _views(record: TensorRecord, array, config: Config) -> dict:
@@ -98,67 +96,6 @@ def _spectral_phase(weights: ModelWeights, results: list[TensorAnalysis], config
     return out
 
 
-def nonlinear_layers(weights: ModelWeights, config: Config) -> set[str]:
-    """The layers that get UMAP and t-SNE: up to projection_nonlinear_layers, evenly spaced in depth."""
-    from .embed2d import MIN_POINTS
-    from .projection import evenly_spaced
-
-    names = [r.name for r in weights if is_matrix_like(r) and n_units(r) >= MIN_POINTS]
-    return {names[i] for i in evenly_spaced(len(names), config.projection_nonlinear_layers)}
-
-
-def _prefetch_projection_libraries(config: Config) -> threading.Thread:
-    """Import umap-learn and sklearn.manifold while the JAX phases run (~4 s of imports)."""
-    def load():
-        try:
-            from . import embed2d
-
-            embed2d.load_umap(config.disk_cache)
-            import sklearn.manifold  # noqa: F401
-        except Exception:  # the projection phase reports import problems itself
-            pass
-
-    thread = threading.Thread(target=load, name="reportgen-prefetch", daemon=True)
-    thread.start()
-    return thread
-
-
-def _projection_phase(weights: ModelWeights, results: list[TensorAnalysis], config: Config,
-                      progress: Progress, nonlinear: set[str]) -> tuple[list[TensorAnalysis], tuple]:
-    from .projection import head_groups, joint_map, neuron_map
-    from .units import unit_matrix
-
-    todo = [i for i, r in enumerate(weights) if is_matrix_like(r) and not results[i].errors]
-    out = list(results)
-    by_fan_in: dict[int, list[tuple[str, np.ndarray]]] = {}
-    with progress.phase(f"neuron maps of {len(todo)} layers ({len(nonlinear)} with UMAP and t-SNE)"):
-        for done, i in enumerate(todo, 1):
-            record = weights.tensors[i]
-            progress.step(done, len(todo), record.name)
-            try:
-                m = unit_matrix(record.load(), record.role, record.layout)
-                groups = head_groups(record.shape, record.role, record.layout)
-                found = neuron_map(m, config, record.name in nonlinear, groups, "head" if groups is not None else "")
-            except Exception as exc:
-                if config.strict:
-                    raise
-                out[i] = dataclasses.replace(out[i], errors=out[i].errors + (
-                    f"neuron map failed: {type(exc).__name__}: {exc}",))
-                continue
-            if isinstance(found, str):
-                out[i] = dataclasses.replace(out[i], notes=out[i].notes + (f"Neuron map: {found}.",))
-                continue
-            if record.name not in nonlinear and found.n_units >= 8:
-                found = dataclasses.replace(found, notes=found.notes + (
-                    "UMAP and t-SNE not computed for this layer (projection_nonlinear_layers).",))
-            out[i] = dataclasses.replace(out[i], neuron_map=found)
-            if record.role != "embedding":
-                by_fan_in.setdefault(m.shape[1], []).append((record.name, m))
-        joints = tuple(j for fan_in, layers in by_fan_in.items() if len(layers) >= 2
-                       for j in [joint_map(fan_in, layers, config)] if j is not None)
-    return out, joints
-
-
 def model_info(weights: ModelWeights) -> ModelInfo:
     by_dtype: Counter[str] = Counter()
     for t in weights:
@@ -177,9 +114,9 @@ def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config
     if config.disk_cache:
         compile_watch.use_disk_cache()
     compiles0, compile_s0 = compile_watch.snapshot()
-    nonlinear = nonlinear_layers(weights, config) if "projections" in config.sections else set()
+    nonlinear = nonlinear_layers(weights, config) if "projections" in config.sections else []
     if nonlinear:
-        _prefetch_projection_libraries(config)
+        prefetch_libraries(config)
     start = time.perf_counter()
     results = []
     with progress.phase(f"analysing {len(weights)} tensors"):
@@ -195,7 +132,7 @@ def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config
     projection_s, joints = 0.0, ()
     if "projections" in config.sections:
         start = time.perf_counter()
-        results, joints = _projection_phase(weights, results, config, progress, nonlinear)
+        results, joints = projection_phase(weights, results, config, progress, nonlinear)
         projection_s = time.perf_counter() - start
     notes = []
     if spec is None:

@@ -9,7 +9,7 @@ from . import embed2d
 from .pca import pca, project, silhouettes
 
 CLUSTER_DIMS = 10  # principal components the clustering sees
-CLUSTER_SAMPLE = 1000  # Ward's linkage is quadratic: fit on a sample, assign the rest
+CLUSTER_SAMPLE = 500  # Ward's linkage is quadratic: fit on a sample, assign the rest
 MAX_CLUSTERS = 8
 MIN_CLUSTER_SIZE = 5  # k is at most n / 5: clusters of one or two units say nothing
 # Kaufman & Rousseeuw: a mean silhouette under 0.25 means no substantial structure; then the

@@ -276,7 +276,8 @@ def packed_item(spec) -> str:
     """The figure as a zlib-compressed, base64 json_item: decoded in the page on demand."""
     from bokeh.embed import json_item
 
-    item = neuron_map_item(spec) if isinstance(spec, NeuronMapChart) else json_item(to_bokeh(spec))
     # Key order matters: Bokeh defines each model where it first appears, then refers to it.
-    raw = json.dumps(item, separators=(",", ":")).encode("utf-8")
+    text = (neuron_map_item(spec) if isinstance(spec, NeuronMapChart)
+            else json.dumps(json_item(to_bokeh(spec)), separators=(",", ":")))
+    raw = text.encode("utf-8")
     return base64.b64encode(zlib.compress(raw, 9)).decode("ascii")

@@ -62,8 +62,9 @@ def maps_section(a: Analysis, anchor: Callable[[int], str]) -> Section:
     n_nonlinear = sum(t.neuron_map.umap is not None for _, t in rows)
     intro = ("Each layer's output units as points: units with similar incoming weights compute similar "
              "features and land close together. PCA is linear and fitted on every unit; UMAP and t-SNE keep "
-             f"neighbourhoods and are computed for {n_nonlinear} of {len(rows)} layers (evenly spaced in depth, "
-             "projection_nonlinear_layers) on at most projection_nonlinear_points units each. "
+             f"neighbourhoods and are computed for {n_nonlinear} of {len(rows)} layers, evenly spaced in depth "
+             "within a budget of points (projection_nonlinear_budget, at most projection_nonlinear_points "
+             "units per layer). "
              + ("Cross-layer maps put the unit directions (L2-normalised) of all dense and conv layers that share "
                 "an input dimension into one projection, coloured by depth: overlapping colours mean the layers "
                 "share structure." if charts else ""))

@@ -51,8 +51,10 @@ def _map_data(spec: NeuronMapChart) -> dict:
     data = {"unit": spec.units, "norm": spec.norms, "top": list(spec.top_inputs), "c_norm": _sequential(spec.norms)}
     for name, xy in spec.views:
         data[f"x_{name}"], data[f"y_{name}"] = xy[:, 0], xy[:, 1]
-    if spec.clusters is not None:
-        data["cluster"], data["c_cluster"] = spec.clusters, _categorical(spec.clusters)
+    # Always a cluster column (all 0 when the layer has no cluster structure), so that every
+    # map of one shape shares a template and the colour switch shows "one cluster" honestly.
+    clusters = spec.clusters if spec.clusters is not None else np.zeros(len(spec.units), np.int32)
+    data["cluster"], data["c_cluster"] = clusters, _categorical(clusters)
     if spec.groups is not None:
         data["group"], data["c_group"] = spec.groups, _categorical(spec.groups)
     return data
@@ -70,9 +72,7 @@ def neuron_map_chart(spec: NeuronMapChart):
     from bokeh.plotting import figure
 
     src = ColumnDataSource(_map_data(spec))  # one source: selecting in any view selects in all
-    tips = [("unit", "@unit"), ("‖w‖", "@norm{0.000}"), ("strongest inputs", "@top")]
-    if spec.clusters is not None:
-        tips.insert(2, ("cluster", "@cluster"))
+    tips = [("unit", "@unit"), ("‖w‖", "@norm{0.000}"), ("cluster", "@cluster"), ("strongest inputs", "@top")]
     if spec.groups is not None:
         tips.insert(2, (spec.group_label, "@group"))
     plots = [_scatter(name.upper() if name != "tsne" else "t-SNE", src, f"x_{name}", f"y_{name}", tips)
@@ -113,7 +113,7 @@ _TEMPLATES: dict[tuple, dict] = {}
 
 
 def _key(spec: NeuronMapChart) -> tuple:
-    return (tuple(name for name, _ in spec.views), spec.clusters is not None, spec.groups is not None,
+    return (tuple(name for name, _ in spec.views), spec.groups is not None,
             spec.group_label, min(len(spec.scree), 20))
 
 
@@ -130,15 +130,15 @@ def _sources(node, found: list) -> list:
     return found
 
 
-def neuron_map_item(spec: NeuronMapChart) -> dict:
-    """json_item of a neuron map, from the cached template of its shape when there is one."""
+def neuron_map_item(spec: NeuronMapChart) -> str:
+    """json_item text of a neuron map, from the cached template of its shape when there is one."""
     from bokeh.core.serialization import Serializer
     from bokeh.embed import json_item
 
     key = _key(spec)
     if key not in _TEMPLATES:
         _TEMPLATES[key] = json_item(neuron_map_chart(spec))
-        return _TEMPLATES[key]
+        return json.dumps(_TEMPLATES[key], separators=(",", ":"))
     item = copy.deepcopy(_TEMPLATES[key])
     bars, line = _scree_data(spec)
     by_columns = {frozenset(bars): bars, frozenset(line): line}
@@ -149,4 +149,4 @@ def neuron_map_item(spec: NeuronMapChart) -> dict:
         attributes["selected"]["attributes"]["indices"] = []
     # Model ids made unique per figure (and stable from run to run) from the figure's own id.
     suffix = re.sub(r"\W", "", spec.id)
-    return json.loads(re.sub(r'"(p\d+)"', lambda m: f'"{m.group(1)}{suffix}"', json.dumps(item)))
+    return re.sub(r'"(p\d+)"', lambda m: f'"{m.group(1)}{suffix}"', json.dumps(item, separators=(",", ":")))

@@ -65,6 +65,24 @@ METHODS: tuple[tuple[str, str], ...] = (
                              "Q = 1). The grid minimum is refined on a finer grid rather than by "
                              "WeightWatcher's Nelder-Mead polish. MP spikes: eigenvalues beyond λ+ plus the "
                              "Tracy-Widom margin, i.e. learned structure; MP soft rank = λ+ / λmax."),
+    ("Neuron map", "One point per output unit: its incoming weight vector (the heatmap's row; conv "
+                   "filters flattened; embedding rows are tokens or positions). PCA: centred, fitted on every "
+                   "unit, by eigh of the smaller Gram matrix (randomised subspace iteration beyond 1,536 on a "
+                   "side); explained-variance ratio = λᵢ / Σλ. UMAP (umap-learn, 15 neighbours from an exact "
+                   "kNN graph, PCA start, 200 epochs) and t-SNE (scikit-learn, perplexity 30, 500 iterations) "
+                   "run on the 50 leading principal components, seeded (projection_seed), for a budget of "
+                   "units (projection_nonlinear_budget, evenly spaced layers). The three views share their "
+                   "points: a selection in one shows in all. No healthy range: look for clusters, outliers "
+                   "and units far from the rest."),
+    ("Clusters", "Ward's agglomerative clustering of the units' 10 leading principal components (on at most "
+                 "500 evenly spaced units; the rest join the nearest cluster centre), cut at the k in 2–8 "
+                 "(at most one cluster per 5 units) with the highest mean silhouette. A best silhouette below "
+                 "0.25 means no substantial structure (Kaufman & Rousseeuw): the layer gets one cluster. "
+                 "Deterministic, unlike k-means' random restarts."),
+    ("Cross-layer map", "The L2-normalised units of all dense and conv layers with the same input "
+                        "dimension, projected together (PCA and UMAP), coloured by depth. Embedding rows are "
+                        "not units and are left out. Each layer contributes at most joint_points / layers "
+                        "evenly spaced units."),
     ("sha256", "Of the file; for a directory, of the sorted list of (relative path, file sha256)."),
 )
 
