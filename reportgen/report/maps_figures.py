@@ -101,8 +101,10 @@ def joint_map_chart(spec: JointMapChart):
         data[f"x_{name}"], data[f"y_{name}"] = xy[:, 0], xy[:, 1]
     src = ColumnDataSource(data)
     tips = [("layer", "@layer"), ("unit", "@unit")]
-    plots = [_scatter(f"{name.upper()}, coloured by depth", src, f"x_{name}", f"y_{name}", tips, "c_layer", "joint")
-             for name, _ in spec.views]
+    # The first title names the group: a layout has no title of its own on the page.
+    plots = [_scatter(f"{spec.title} · {name.upper()}" if k == 0 else f"{name.upper()} (dark: early, yellow: late)",
+                      src, f"x_{name}", f"y_{name}", tips, "c_layer", "joint")
+             for k, (name, _) in enumerate(spec.views)]
     return gridplot([plots], sizing_mode="stretch_width", toolbar_location="right")
 
 
