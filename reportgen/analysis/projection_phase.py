@@ -56,6 +56,8 @@ def projection_phase(weights: ModelWeights, results: list[TensorAnalysis], confi
     todo = [i for i, r in enumerate(weights) if is_matrix_like(r) and not results[i].errors]
     out = list(results)
     by_fan_in: dict[int, list[tuple[str, np.ndarray]]] = {}
+    if nonlinear and load_umap.cache_info().currsize == 0:  # the background import is still running
+        progress.note("loading umap-learn; the first run after installing also compiles its numba code (~30 s)")
     with progress.phase(f"neuron maps of {len(todo)} layers ({len(nonlinear)} with UMAP and t-SNE)"):
         for done, i in enumerate(todo, 1):
             record = weights.tensors[i]
