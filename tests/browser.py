@@ -33,6 +33,8 @@ class PageResult:
     log_field_after_toggle: str = ""
     sidebar_ok: bool = False
     map_colours: list = field(default_factory=list)  # per unit scatter: (colour field, cluster colours)
+    dialogs: list[str] = field(default_factory=list)  # alert()/confirm() a payload managed to open
+    text: str = ""  # the page's visible text
 
 
 def open_report(path: Path, screenshot: Path | None = None, scroll_all: bool = True,
@@ -47,6 +49,7 @@ def open_report(path: Path, screenshot: Path | None = None, scroll_all: bool = T
         page.on("console", lambda m: m.type == "error" and result.console_errors.append(m.text))
         page.on("pageerror", lambda e: result.page_errors.append(str(e)))
         page.on("request", lambda r: result.requests.append(r.url))
+        page.on("dialog", lambda d: (result.dialogs.append(d.message), d.dismiss()))
         page.goto(Path(path).resolve().as_uri())
         page.wait_for_function(IDLE, timeout=timeout_ms)
         if screenshot is not None:
@@ -90,5 +93,6 @@ def open_report(path: Path, screenshot: Path | None = None, scroll_all: bool = T
             landed.append(page.evaluate(
                 "(h) => { const r = document.querySelector(h).getBoundingClientRect(); return r.top >= -2 && r.top < 120; }", href))
         result.sidebar_ok = bool(landed) and all(landed)
+        result.text = page.inner_text("body")
         browser.close()
     return result

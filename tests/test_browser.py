@@ -52,3 +52,27 @@ def test_neuron_map_colour_switch_and_linked_views(tmp_path):
     fields = [field for field, _ in result.map_colours]
     assert len(fields) == 6 and set(fields) == {"c_cluster"}  # PCA, UMAP and t-SNE of both layers
     assert [n for _, n in result.map_colours] == [2, 2, 2, 1, 1, 1]  # two groups found; head: none
+
+
+XSS_NAMES = ("<img src=x onerror=alert(1)>.weight", "</script><script>alert(2)</script>",
+             '"><svg onload=alert(3)>', "javascript:alert(4)", "{{7*7}}<b onmouseover=alert(5)>b</b>")
+
+
+def test_hostile_tensor_names_stay_text(tmp_path):
+    """Names are XSS payloads: no dialog fires anywhere, and each name is shown as plain text."""
+    from test_hostile import _raw_safetensors
+
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    tensors = [(name, "F32", [16, 8], rng.normal(size=(16, 8)).astype(np.float32).tobytes()) for name in XSS_NAMES]
+    path = tmp_path / "xss.safetensors"
+    path.write_bytes(_raw_safetensors(tensors))
+    out = tmp_path / "xss.html"
+    assert main(["report", str(path), "-o", str(out), "-q"]) == 0
+    result = open_report(out)
+    assert result.dialogs == []
+    assert result.console_errors == [] and result.page_errors == []
+    assert result.n_rendered == result.n_plots
+    for name in XSS_NAMES:
+        assert name in result.text  # rendered as text, not markup

@@ -134,6 +134,10 @@ def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config
         start = time.perf_counter()
         results, joints = projection_phase(weights, results, config, progress, nonlinear)
         projection_s = time.perf_counter() - start
+    counts = Counter(r.name for r in weights)
+    results = [dataclasses.replace(t, notes=t.notes + (f"{counts[t.name]} tensors in the file share this name "
+                                                       f"({t.name!r}); each is analysed on its own.",))
+               if counts[t.name] > 1 else t for t in results]
     notes = []
     if spec is None:
         notes.append("No model was given (--model), so model-level sections are not included.")

@@ -33,6 +33,10 @@ def looks_like_safetensors(head: bytes, file_size: int) -> bool:
     return 2 <= n <= min(file_size - 8, _MAX_HEADER) and head[8:9] == b"{"
 
 
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs, duplicates included."""
+
+
 def read_header(path: Path) -> tuple[list[tuple[str, tuple[int, ...], str, int, int]], int]:
     """Return [(name, shape, dtype, begin, end)] with absolute byte offsets, after validation."""
     size = path.stat().st_size
@@ -44,14 +48,16 @@ def read_header(path: Path) -> tuple[list[tuple[str, tuple[int, ...], str, int, 
         if n > min(size - 8, _MAX_HEADER):
             raise InputError(f"{path}: corrupt safetensors header (claims {n} bytes, file has {size})")
         try:
-            header = json.loads(f.read(n).decode("utf-8"))
+            # Pairs, not a dict: a header that names a tensor twice keeps both (reported, not lost).
+            header = json.loads(f.read(n).decode("utf-8"), object_pairs_hook=_Pairs)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InputError(f"{path}: corrupt safetensors header ({exc})") from None
-    if not isinstance(header, dict):
+    if not isinstance(header, _Pairs):
         raise InputError(f"{path}: corrupt safetensors header (not a JSON object)")
     base = 8 + n
     out, spans = [], []
-    for name, info in header.items():
+    for name, info in header:
+        info = dict(info) if isinstance(info, _Pairs) else info
         if name == "__metadata__":
             continue
         if not (isinstance(info, dict) and isinstance(info.get("shape"), list)
