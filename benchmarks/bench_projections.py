@@ -86,7 +86,7 @@ def _map_render_s() -> dict:
 
 def main(repeats: int = 3) -> dict:
     path = write_safetensors("bert_mini", random_weights(bert_mini_shapes()))
-    env = {**os.environ, "REPORTGEN_CACHE_DIR": str(WORK / "jax-cache")}
+    env = {**os.environ, "REPORTGEN_CACHE_DIR": str(WORK / "cache")}
     _report(path, ON, env)  # warm the disk caches, as a user's earlier run would have
     off, on, no_prefetch = [], [], []
     for _ in range(repeats):  # interleaved, so machine noise hits both alike

@@ -130,3 +130,28 @@ def test_demo_reports_show_linked_pca_umap_tsne(target, tmp_path):
         sources = set(re.findall(r'"data_source": \{"id": "([^"]+)"', text))
         assert len(sources) == 1, "the three views share one data source, so selections link"
         assert text.count('"name": "units"') == 3
+
+
+def test_map_templates_survive_the_process_in_the_cli_cache(tmp_path, monkeypatch):
+    from reportgen import cache
+    from reportgen.report import maps_figures
+    from reportgen.report.structure import NeuronMapChart
+
+    monkeypatch.setenv("REPORTGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "_root", None)
+    monkeypatch.setattr(maps_figures, "_TEMPLATES", {})
+    assert cache.enable() == tmp_path / "cache"
+
+    def spec(i: int, n: int) -> NeuronMapChart:
+        xy = np.random.default_rng(i).normal(size=(n, 2)).astype(np.float32)
+        return NeuronMapChart(id=f"t{i}-map", title="m", units=np.arange(n), views=(("pca", xy),),
+                              norms=np.ones(n), top_inputs=("in 0 (+1)",) * n, scree=(0.5, 0.3))
+
+    first = json.loads(maps_figures.neuron_map_item(spec(1, 7)))
+    assert len(list((tmp_path / "cache" / "templates").iterdir())) == 1
+    maps_figures._TEMPLATES.clear()  # as in a new process: only the disk copy is left
+    second = json.loads(maps_figures.neuron_map_item(spec(2, 11)))
+    compact = lambda item: json.dumps(item, separators=(",", ":"))  # noqa: E731
+    assert compact(first).count('"name":"units"') == compact(second).count('"name":"units"') == 1
+    assert '"shape":[11]' in compact(second)
+    assert "p" in second["root_id"] and second["root_id"].endswith("t2map")

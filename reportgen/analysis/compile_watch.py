@@ -1,9 +1,7 @@
 """XLA compilations: counted (for timings and the no-recompile tests) and cached on disk for the CLI."""
 from __future__ import annotations
 
-import os
 import threading
-from pathlib import Path
 
 _EVENT = "/jax/core/compile/backend_compile_duration"
 _lock = threading.Lock()
@@ -43,24 +41,18 @@ def use_disk_cache() -> str | None:
     """Keep compiled kernels on disk between CLI runs; returns the directory, or None when off.
 
     Later runs then skip XLA's backend compile (about 1.5 s of a BERT-mini spectral phase).
-    Respects a cache the user configured for jax already; REPORTGEN_CACHE_DIR picks the
-    directory ("off" disables it), else $XDG_CACHE_HOME/reportgen/jax.
+    A cache the user configured for jax already is used as it is.
     """
     import jax
 
-    choice = os.environ.get("REPORTGEN_CACHE_DIR", "")
-    if choice.lower() == "off":
-        return None
+    from .. import cache
+
     if jax.config.jax_compilation_cache_dir:
+        cache.enable()  # the other caches still live under reportgen's own root
         return jax.config.jax_compilation_cache_dir
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = Path(choice) if choice else base / "reportgen" / "jax"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None  # a read-only home must not stop a report
-    if not os.access(path, os.W_OK):
+    root = cache.enable()
+    if root is None:
         return None
-    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_compilation_cache_dir", str(root / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # ours take 0.1-0.3 s each
-    return str(path)
+    return str(root / "jax")

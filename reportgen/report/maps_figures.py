@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -119,6 +121,43 @@ def _key(spec: NeuronMapChart) -> tuple:
             spec.group_label, min(len(spec.scree), 20))
 
 
+def _template_path(key: tuple):
+    """Where the CLI keeps a template between runs: named by everything that shapes it."""
+    import hashlib
+
+    import bokeh
+
+    from .. import __version__, cache
+
+    folder = cache.directory("templates")
+    if folder is None:
+        return None
+    here = Path(__file__).resolve().parent
+    source = b"".join((here / f).read_bytes() for f in ("maps_figures.py", "style.py"))
+    digest = hashlib.sha256(repr((bokeh.__version__, __version__, key)).encode() + source).hexdigest()[:24]
+    return folder / f"neuron-map-{digest}.json"
+
+
+def _stored_template(key: tuple) -> dict | None:
+    path = _template_path(key)
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.exists() else None
+    except (OSError, ValueError):
+        return None  # a damaged cache entry is rebuilt
+
+
+def _store_template(key: tuple, item: dict) -> None:
+    path = _template_path(key)
+    if path is None:
+        return
+    try:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(item), encoding="utf-8")
+        os.replace(tmp, path)  # concurrent runs never read half a template
+    except OSError:
+        pass
+
+
 def _sources(node, found: list) -> list:
     """The attributes of every ColumnDataSource model in a json_item."""
     if isinstance(node, dict):
@@ -139,8 +178,12 @@ def neuron_map_item(spec: NeuronMapChart) -> str:
 
     key = _key(spec)
     if key not in _TEMPLATES:
-        _TEMPLATES[key] = json_item(neuron_map_chart(spec))
-        return json.dumps(_TEMPLATES[key], separators=(",", ":"))
+        stored = _stored_template(key)
+        if stored is None:
+            _TEMPLATES[key] = json_item(neuron_map_chart(spec))
+            _store_template(key, _TEMPLATES[key])
+            return json.dumps(_TEMPLATES[key], separators=(",", ":"))
+        _TEMPLATES[key] = stored
     item = copy.deepcopy(_TEMPLATES[key])
     bars, line = _scree_data(spec)
     by_columns = {frozenset(bars): bars, frozenset(line): line}
