@@ -27,6 +27,14 @@ def _pad(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return out
 
 
+def _centre(x, n_valid):
+    """Centre the valid rows (padding rows stay zero); also the mean and the total variance·n."""
+    valid = (jnp.arange(x.shape[0]) < n_valid)[:, None]
+    mean = jnp.sum(jnp.where(valid, x, 0.0), axis=0) / n_valid
+    xc = jnp.where(valid, x - mean, 0.0)
+    return xc, mean, jnp.sum(xc * xc)
+
+
 @functools.partial(jax.jit, static_argnames=("k", "side"))
 def _pca_kernel(x, n_valid, k: int, side: str):
     """Top-k principal directions of the valid rows of a zero-padded matrix.
@@ -34,10 +42,7 @@ def _pca_kernel(x, n_valid, k: int, side: str):
     side="cols": eigh of the (cols x cols) covariance; "rows": of the (rows x rows) Gram
     matrix, directions recovered as Xcᵀu/σ. Zero padding adds only zero-variance directions.
     """
-    valid = (jnp.arange(x.shape[0]) < n_valid)[:, None]
-    mean = jnp.sum(jnp.where(valid, x, 0.0), axis=0) / n_valid
-    xc = jnp.where(valid, x - mean, 0.0)
-    total = jnp.sum(xc * xc)
+    xc, mean, total = _centre(x, n_valid)
     if side == "cols":
         w, v = jnp.linalg.eigh(jnp.matmul(xc.T, xc, precision=_HI))
         w, v = w[::-1][:k], v[:, ::-1][:, :k]
@@ -52,10 +57,7 @@ def _pca_kernel(x, n_valid, k: int, side: str):
 @functools.partial(jax.jit, static_argnames=("k", "iterations"))
 def _pca_subspace(x, n_valid, key, k: int, iterations: int = 8):
     """Randomised subspace iteration (Halko et al.) for matrices too big for an exact eigh."""
-    valid = (jnp.arange(x.shape[0]) < n_valid)[:, None]
-    mean = jnp.sum(jnp.where(valid, x, 0.0), axis=0) / n_valid
-    xc = jnp.where(valid, x - mean, 0.0)
-    total = jnp.sum(xc * xc)
+    xc, mean, total = _centre(x, n_valid)
     q = jnp.linalg.qr(jnp.matmul(xc, jax.random.normal(key, (x.shape[1], 2 * k)), precision=_HI))[0]
     for _ in range(iterations):
         q = jnp.linalg.qr(jnp.matmul(xc, jnp.matmul(xc.T, q, precision=_HI), precision=_HI))[0]
