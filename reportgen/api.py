@@ -23,6 +23,10 @@ def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config
             progress: Progress | None = None) -> Analysis:
     from .analysis.pipeline import analyze as _analyze
 
+    if spec is not None:
+        from .modelspec import check_spec
+
+        spec = check_spec(spec)
     return _analyze(weights, spec, config, progress)
 
 

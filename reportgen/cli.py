@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "Orbax checkpoint directory or .npz")
     report.add_argument("--layout", choices=("flax", "pytorch"),
                         help="kernel layout, when the names do not tell (flax: in,out/HWIO; pytorch: out,in/OIHW)")
+    report.add_argument("--model", metavar="MODULE:FACTORY",
+                        help="a function returning a reportgen.ModelSpec (e.g. mypkg.models:spec or models.py:spec); "
+                        "enables the model-level sections (saliency)")
+    report.add_argument("--inputs", metavar="NPZ",
+                        help="examples for the model: an .npz with 'inputs' (or 'x'), optional 'labels' (or 'y') "
+                        "and 'groups'; replaces the ModelSpec's own")
     _common(report)
     return parser
 
@@ -60,14 +66,23 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, sections=args.sections, layout=getattr(args, "layout", None),
                          progress=not args.quiet, disk_cache=True)
     progress = Progress(enabled=config.progress)
-    if args.command == "demo":
-        from .samples import weights_path
+    from .modelspec import check_spec, load_factory, load_inputs
 
-        source = weights_path(args.target)
+    if args.command == "demo":
+        from .samples import model_spec, weights_path
+
+        source, spec = weights_path(args.target), model_spec(args.target)
     else:
-        source = args.weights
+        source, spec = args.weights, None
+        if args.inputs and not args.model:
+            raise InputError("--inputs needs --model: the examples are fed to the model it names")
+        if args.model:
+            with progress.phase(f"loading the model {args.model}"):
+                spec = load_factory(args.model)
+                spec = check_spec(load_inputs(args.inputs, check_spec(spec, f"--model {args.model}"))
+                                  if args.inputs else spec, f"--model {args.model}")
     analysis = generate_report(source, out=args.output, config=config, json_out=args.json_out,
-                               progress=progress)
+                               spec=spec, progress=progress)
     if args.fail_on:
         worst = [a for a in analysis.alerts if _SEVERITY[a.severity] >= _SEVERITY[args.fail_on]]
         if worst:

@@ -10,7 +10,9 @@ from typing import Any
 from .errors import InputError
 
 # Every section the report knows, in page order. Sections a later version adds go here.
-SECTIONS: tuple[str, ...] = ("overview", "stats", "heatmaps", "filters", "spectral", "projections")
+SECTIONS: tuple[str, ...] = ("overview", "stats", "heatmaps", "filters", "spectral", "projections", "saliency")
+SALIENCY_METHODS: tuple[str, ...] = ("gradient", "gradient_x_input", "smoothgrad", "integrated_gradients")
+BASELINES: tuple[str, ...] = ("zeros", "blurred", "mean")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,19 @@ class Config:
     tsne_perplexity: float = 30.0
     tsne_iterations: int = 500
     projection_seed: int = 0
+    # Saliency (needs a ModelSpec)
+    saliency_methods: tuple[str, ...] = SALIENCY_METHODS
+    saliency_target: str | int = "predicted"  # predicted | label | a class index
+    saliency_max_examples: int = 128  # examples attributed (evenly spaced when the spec has more)
+    saliency_examples: int = 10  # of those, shown one by one (one per class first)
+    saliency_batch: int = 64  # examples per compiled call
+    smoothgrad_samples: int = 32
+    smoothgrad_noise: float = 0.15  # noise σ as a fraction of the inputs' value range
+    ig_steps: int = 64  # Integrated Gradients steps (trapezoid rule) to start with
+    ig_max_steps: int = 512  # doubled up to this until the completeness tolerance is met
+    ig_tolerance: float = 0.01  # largest relative completeness error accepted
+    ig_baseline: str = "zeros"  # zeros | blurred (images) | mean (of the spec's inputs)
+    saliency_seed: int = 0
     workers: int = 0  # threads for per-tensor work; 0 = one per CPU core, at most 4
 
 
@@ -58,6 +73,27 @@ def parse_sections(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     if not names:
         raise InputError("--sections needs at least one section")
     return tuple(s for s in SECTIONS if s in names)  # page order, not argument order
+
+
+def _check_saliency(values: dict[str, Any]) -> None:
+    methods = values.get("saliency_methods")
+    if methods is not None:
+        methods = (methods,) if isinstance(methods, str) else tuple(methods)
+        unknown = [m for m in methods if m not in SALIENCY_METHODS]
+        if unknown or not methods:
+            raise InputError(f"saliency_methods: unknown method {unknown[0] if unknown else '(none given)'!r}; "
+                             f"choose from {', '.join(SALIENCY_METHODS)}")
+        values["saliency_methods"] = tuple(m for m in SALIENCY_METHODS if m in methods)
+    target = values.get("saliency_target")
+    if target is not None and not (target in ("predicted", "label")
+                                   or isinstance(target, int) and not isinstance(target, bool) and target >= 0):
+        raise InputError(f"saliency_target must be 'predicted', 'label' or a class index, not {target!r}")
+    if values.get("ig_baseline") not in (None, *BASELINES):
+        raise InputError(f"ig_baseline must be one of {', '.join(BASELINES)}, not {values['ig_baseline']!r}")
+    for key in ("saliency_max_examples", "saliency_examples", "saliency_batch", "smoothgrad_samples",
+                "ig_steps", "ig_max_steps"):
+        if key in values and (not isinstance(values[key], int) or values[key] < 1):
+            raise InputError(f"config key {key!r} must be a positive integer, not {values[key]!r}")
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
@@ -79,6 +115,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
     for f in dataclasses.fields(Config):
         if f.name in values and f.type in ("float", "int") and not isinstance(values[f.name], (int, float)):
             raise InputError(f"config key {f.name!r} must be a number, not {values[f.name]!r}")
+    _check_saliency(values)
     if values.get("layout") not in (None, "flax", "pytorch"):
         raise InputError(f"layout must be 'flax' or 'pytorch', not {values['layout']!r}")
     return Config(**values)

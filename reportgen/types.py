@@ -226,6 +226,64 @@ class JointMap:
 
 
 @dataclass(frozen=True)
+class Attribution:
+    """One saliency method's attributions over the analysed examples (reduced for display).
+
+    `maps`: images [shown, H, W] (summed over channels), tabular [examples, features], sequences
+    [shown, positions] (summed over the feature axis). `class_means`: images only,
+    [classes, H, W], the mean signed map over the examples targeted at each class (NaN where
+    none was). `mean_abs`: mean |attribution| over all analysed examples, per feature, pixel or
+    position (channels summed first).
+    """
+
+    method: str  # gradient | gradient_x_input | smoothgrad | integrated_gradients
+    maps: np.ndarray = field(repr=False, compare=False)
+    mean_abs: np.ndarray = field(repr=False, compare=False)
+    class_means: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """Integrated Gradients' completeness check: Σ attributions vs f(x) − f(baseline), per example.
+
+    `ladder` is every step count tried, with the largest relative error at it; the step count
+    doubles from `ig_steps` until the largest error is within `tolerance` or `ig_max_steps`.
+    """
+
+    steps: int  # the step count the reported attributions use
+    tolerance: float
+    reached: bool
+    ladder: tuple[tuple[int, float], ...]  # (steps, max relative error)
+    rel_errors: np.ndarray = field(repr=False, compare=False)  # per example, at `steps`
+    delta_f: np.ndarray = field(repr=False, compare=False)  # f(x) − f(baseline), per example
+
+
+@dataclass(frozen=True)
+class Saliency:
+    """Gradient saliency of a model's target logit with respect to its inputs (model-level)."""
+
+    input_kind: Literal["image", "tabular", "sequence"]
+    input_shape: tuple[int, ...]  # one example's
+    n_inputs: int  # examples the ModelSpec holds
+    examples: np.ndarray = field(repr=False, compare=False)  # indices analysed (into spec.inputs)
+    shown: np.ndarray = field(repr=False, compare=False)  # positions within `examples` displayed
+    target_mode: str  # predicted | label | class <k>
+    targets: np.ndarray = field(repr=False, compare=False)  # class attributed, per analysed example
+    predictions: np.ndarray = field(repr=False, compare=False)
+    labels: np.ndarray | None = field(repr=False, compare=False)
+    class_names: tuple[str, ...]
+    feature_names: tuple[str, ...]  # tabular features (or generated f0..)
+    inputs_shown: np.ndarray = field(repr=False, compare=False)  # the shown examples' inputs
+    feature_values: np.ndarray | None = field(repr=False, compare=False)  # tabular: [examples, F]
+    methods: tuple[Attribution, ...]
+    baseline: str  # zeros | blurred | mean
+    smoothgrad_samples: int
+    smoothgrad_noise: float  # σ as a fraction of the inputs' value range
+    completeness: Completeness | None  # None when IG was not among the methods
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TensorAnalysis:
     """Everything computed for one tensor; `error` is set when an analysis of it failed."""
 
@@ -290,6 +348,7 @@ class Analysis:
     sections: tuple[str, ...]
     notes: tuple[str, ...] = ()  # model-level notes, e.g. sections skipped and why
     joint_maps: tuple[JointMap, ...] = ()
+    saliency: Saliency | None = None
 
 
 def numpy_dtype(name: str) -> Any:

@@ -32,6 +32,17 @@ def test_demo_report_renders_offline(tmp_path):
     fields = result.log_field_after_toggle.split(",")
     assert len(fields) >= 8 and set(fields) == {"logc"}  # every histogram switched to log counts
     assert result.sidebar_ok
+    assert "Integrated Gradients completeness" in result.text and "within the 1% tolerance" in result.text
+
+
+def test_credit_demo_tabular_saliency_renders(tmp_path):
+    out = tmp_path / "credit.html"
+    assert main(["demo", "credit", "-o", str(out), "-q", "--sections", "overview,saliency"]) == 0
+    result = open_report(out)
+    assert result.console_errors == [] and result.page_errors == []
+    assert result.n_plots >= 5 and result.n_rendered == result.n_plots  # feature shares + 4 strips
+    # The planted dependence: the sensitive feature tops the feature table (ranked by IG).
+    assert re.search(r"\ngroup\s+1\s", result.text), result.text[-2000:]
 
 
 def test_neuron_map_colour_switch_and_linked_views(tmp_path):

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from .._version import __version__
 from ..config import Config
 from ..progress import Progress
-from ..types import Analysis, ModelInfo, ModelSpec, ModelWeights, TensorAnalysis, TensorRecord, Timings
+from ..types import (Analysis, ModelInfo, ModelSpec, ModelWeights, Saliency, TensorAnalysis, TensorRecord,
+                     Timings)
 from . import compile_watch
 from .alerts import model_alerts
 from .projection_phase import nonlinear_layers, prefetch_libraries, projection_phase
@@ -96,6 +97,22 @@ def _spectral_phase(weights: ModelWeights, results: list[TensorAnalysis], config
     return out
 
 
+def _saliency(spec: ModelSpec, config: Config, progress: Progress, notes: list[str]) -> Saliency | None:
+    from .saliency_phase import saliency_phase
+
+    try:
+        found = saliency_phase(spec, config, progress)
+    except Exception as exc:  # a model-level section must not kill the weight report
+        if config.strict:
+            raise
+        notes.append(f"Saliency failed: {type(exc).__name__}: {exc}")
+        return None
+    if isinstance(found, str):
+        notes.append(f"Saliency not computed: {found}.")
+        return None
+    return found
+
+
 def model_info(weights: ModelWeights) -> ModelInfo:
     by_dtype: Counter[str] = Counter()
     for t in weights:
@@ -139,8 +156,13 @@ def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config
                                                        f"({t.name!r}); each is analysed on its own.",))
                if counts[t.name] > 1 else t for t in results]
     notes = []
+    saliency, saliency_s = None, 0.0
     if spec is None:
         notes.append("No model was given (--model), so model-level sections are not included.")
+    elif "saliency" in config.sections:
+        start = time.perf_counter()
+        saliency = _saliency(spec, config, progress, notes)
+        saliency_s = time.perf_counter() - start
     tensors = tuple(results)
     compiles1, compile_s1 = compile_watch.snapshot()
     return Analysis(
@@ -148,9 +170,10 @@ def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config
         model=model_info(weights),
         tensors=tensors,
         alerts=model_alerts(tensors, config),
-        timings=Timings(stats_s=stats_s, spectral_s=spectral_s, projection_s=projection_s, compile_count=compiles1 - compiles0,
-                        compile_s=compile_s1 - compile_s0),
+        timings=Timings(stats_s=stats_s, spectral_s=spectral_s, projection_s=projection_s, saliency_s=saliency_s,
+                        compile_count=compiles1 - compiles0, compile_s=compile_s1 - compile_s0),
         sections=config.sections,
         notes=tuple(notes),
         joint_maps=joints,
+        saliency=saliency,
     )

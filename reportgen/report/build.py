@@ -8,6 +8,7 @@ from ..types import PERCENTILES, ROLES, Analysis, TensorAnalysis
 from . import fmt
 from .methods import ALERT_KINDS, METHODS
 from .maps import maps_section, neuron_map_figure
+from .saliency import saliency_section
 from .spectral import spectral_facts, spectral_figure, spectral_section
 from .structure import (AlertItem, BarChart, Cell, DepthChart, FilterGrid, HeatmapChart, HistogramChart,
                         Report, Section, Table, TensorSection)
@@ -207,6 +208,10 @@ def build_report(a: Analysis) -> Report:
         sections.append(spectral_section(a, anchor))
     if "projections" in a.sections:
         sections.append(maps_section(a, anchor))
+    if "saliency" in a.sections:
+        why = next((n for n in a.notes if n.startswith("Saliency")),
+                   "No model was given (--model MODULE:FACTORY), so there is nothing to attribute.")
+        sections.append(saliency_section(a.saliency, why))
     t = a.timings
     return Report(
         title=f"reportgen · {a.model.source}",
@@ -216,6 +221,6 @@ def build_report(a: Analysis) -> Report:
         methods=METHODS, notes=a.notes,
         footer=(f"reportgen {a.reportgen_version} · load {fmt.seconds(t.load_s)} · statistics "
                 f"{fmt.seconds(t.stats_s)} · spectral {fmt.seconds(t.spectral_s)} · neuron maps "
-                f"{fmt.seconds(t.projection_s)} · "
+                f"{fmt.seconds(t.projection_s)} · saliency {fmt.seconds(t.saliency_s)} · "
                 f"{t.compile_count} compilations, {fmt.seconds(t.compile_s)}"),
     )

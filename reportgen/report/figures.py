@@ -9,8 +9,8 @@ import numpy as np
 
 from ..types import PERCENTILES
 from .style import FONT, NAN_COLOR, PALETTE, ROLE_COLORS, style
-from .structure import (BarChart, DepthChart, EsdChart, FilterGrid, HeatmapChart, HistogramChart, JointMapChart,
-                        MetricChart, NeuronMapChart)
+from .structure import (AttributionGrid, AttributionStrip, BarChart, DepthChart, EsdChart, FeatureBars, FilterGrid,
+                        HeatmapChart, HistogramChart, JointMapChart, MetricChart, NeuronMapChart)
 
 def bar_chart(spec: BarChart):
     from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter
@@ -261,11 +261,13 @@ def filter_grid(spec: FilterGrid):
 
 
 from .maps_figures import joint_map_chart, neuron_map_chart, neuron_map_item  # noqa: E402  (.style only)
+from .saliency_figures import attribution_grid, attribution_strip, feature_bars  # noqa: E402
 
 _BUILDERS = {BarChart: bar_chart, HistogramChart: histogram_chart, DepthChart: depth_chart,
              MetricChart: metric_chart, EsdChart: esd_chart, NeuronMapChart: neuron_map_chart,
              JointMapChart: joint_map_chart,
-             HeatmapChart: heatmap_chart, FilterGrid: filter_grid}
+             HeatmapChart: heatmap_chart, FilterGrid: filter_grid, AttributionGrid: attribution_grid,
+             FeatureBars: feature_bars, AttributionStrip: attribution_strip}
 
 
 def to_bokeh(spec):

@@ -5,7 +5,9 @@ import dataclasses
 import math
 from typing import Any
 
-from ..types import PERCENTILES, Analysis, TensorAnalysis, TensorStats
+import numpy as np
+
+from ..types import PERCENTILES, Analysis, Saliency, TensorAnalysis, TensorStats
 
 SCHEMA_VERSION = 1
 
@@ -71,6 +73,40 @@ def _tensor(t: TensorAnalysis) -> dict:
             "neuron_map": _neuron_map(t), "notes": list(t.notes), "errors": list(t.errors)}
 
 
+SIDECAR_MAP_SIDE = 32  # per-class mean maps are block-averaged to at most this many pixels a side
+
+
+def _saliency(s: Saliency | None) -> dict | None:
+    if s is None:
+        return None
+    from .saliency_figures import _block_mean
+
+    summary = {}
+    for m in s.methods:
+        if s.input_kind == "tabular":
+            summary[m.method] = {"mean_abs_per_feature": dict(zip(s.feature_names, m.mean_abs.tolist()))}
+        elif s.input_kind == "image":
+            means = _block_mean(m.class_means.astype(np.float64), SIDECAR_MAP_SIDE)
+            summary[m.method] = {"mean_abs_map": _block_mean(m.mean_abs.astype(np.float64), SIDECAR_MAP_SIDE).tolist(),
+                                 "class_mean_maps": dict(zip(s.class_names, means.tolist()))}
+        else:
+            summary[m.method] = {"mean_abs_per_position": m.mean_abs.tolist()}
+    c = s.completeness
+    return {
+        "input_kind": s.input_kind, "input_shape": list(s.input_shape), "n_inputs": s.n_inputs,
+        "n_examples": int(len(s.examples)), "target": s.target_mode, "methods": [m.method for m in s.methods],
+        "baseline": s.baseline, "smoothgrad": {"samples": s.smoothgrad_samples, "noise": s.smoothgrad_noise},
+        "accuracy": float((s.predictions == s.labels).mean()) if s.labels is not None else None,
+        "summary": summary,
+        "completeness": None if c is None else {
+            "steps": c.steps, "tolerance": c.tolerance, "reached": c.reached,
+            "ladder": [{"steps": n, "max_rel_error": e} for n, e in c.ladder],
+            "max_rel_error": float(c.rel_errors.max()), "median_rel_error": float(np.median(c.rel_errors)),
+            "per_example": [{"example": int(i), "rel_error": float(e), "delta_f": float(d)}
+                            for i, e, d in zip(s.examples, c.rel_errors, c.delta_f)]},
+        "notes": list(s.notes)}
+
+
 def analysis_to_dict(a: Analysis) -> dict:
     m = a.model
     return _clean({
@@ -88,4 +124,5 @@ def analysis_to_dict(a: Analysis) -> dict:
                                    "explained_variance_ratio": list(j.explained_variance_ratio),
                                    "views": ["pca"] + (["umap"] if j.umap is not None else [])}
                                   for j in a.joint_maps]} if "projections" in a.sections else None,
+        "saliency": _saliency(a.saliency),
     })

@@ -137,8 +137,52 @@ class FilterGrid:
     clip: float = 1.0
 
 
+@dataclass(frozen=True)
+class AttributionGrid:
+    """Saliency tiles in rows (examples, or methods) and labelled columns.
+
+    `maps` [rows, n_maps, h, w] are signed attributions; each column shows the input, one map
+    (diverging colours) or one map over the input (overlay). Colours saturate per tile
+    (clip="tile") or per row, so that the tiles of one row compare (clip="row").
+    """
+
+    id: str
+    title: str
+    maps: np.ndarray = field(repr=False, compare=False)
+    columns: tuple[tuple[str, int], ...] = ()  # ("input", -1) | ("signed", k) | ("overlay", k)
+    col_labels: tuple[str, ...] = ()
+    row_labels: tuple[str, ...] = ()
+    row_details: tuple[str, ...] = ()  # longer per-row text for the hover
+    inputs: np.ndarray | None = field(default=None, repr=False, compare=False)  # [rows, h, w, c]
+    clip: str = "tile"
+    wide: bool = True  # a full page row
+
+@dataclass(frozen=True)
+class FeatureBars:
+    """Per feature, each method's share of the total mean |attribution| (grouped bars)."""
+
+    id: str
+    title: str
+    features: tuple[str, ...]  # most important first
+    methods: tuple[str, ...]
+    shares: tuple[tuple[float, ...], ...]  # [method][feature]
+
+
+@dataclass(frozen=True)
+class AttributionStrip:
+    """One point per (example, feature): attribution on x, feature on y, colour = feature value."""
+
+    id: str
+    title: str
+    features: tuple[str, ...]
+    attributions: np.ndarray = field(repr=False, compare=False)  # [examples, features]
+    value_rank: np.ndarray = field(repr=False, compare=False)  # [examples, features] in [0, 1]
+    values: np.ndarray = field(repr=False, compare=False)  # the feature values, for hover
+    examples: np.ndarray = field(default=None, repr=False, compare=False)  # input index per row
+
+
 Figure = (BarChart | HistogramChart | DepthChart | MetricChart | EsdChart | NeuronMapChart | JointMapChart
-          | HeatmapChart | FilterGrid)
+          | HeatmapChart | FilterGrid | AttributionGrid | FeatureBars | AttributionStrip)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import numpy as np
 # Okabe-Ito: distinguishable under the common colour-vision deficiencies.
 ROLE_COLORS = {"dense": "#0072B2", "conv": "#E69F00", "embedding": "#009E73",
                "norm": "#CC79A7", "bias": "#56B4E9", "other": "#999999"}
+METHOD_COLORS = ("#56B4E9", "#E69F00", "#009E73", "#CC79A7")  # Okabe-Ito, one per saliency method
 FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
 NAN_COLOR = "#FFD700"  # yellow: apart from both ends of RdBu for every common colour deficiency
 _RDBU = ("#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
