@@ -83,6 +83,28 @@ METHODS: tuple[tuple[str, str], ...] = (
                         "dimension, projected together (PCA and UMAP), coloured by depth. Embedding rows are "
                         "not units and are left out. Each layer contributes at most joint_points / layers "
                         "evenly spaced units."),
+    ("Saliency target", "Attributions explain one logit per example (the model's output before softmax): "
+                        "the predicted class's by default, the true label's (saliency_target = \"label\") or "
+                        "one chosen class. Up to saliency_max_examples (128) inputs, evenly spaced, are "
+                        "attributed; each example's gradient is its own (vmapped), whatever its batch."),
+    ("Gradient", "∂f_t/∂x: how fast the target logit changes with each input value (Simonyan et al., 2014). "
+                 "Local; noisy on ReLU networks."),
+    ("Gradient × input", "x ⊙ ∂f_t/∂x (Shrikumar et al., 2016): the first-order share of each input value "
+                         "in f_t; zero wherever the input is zero."),
+    ("SmoothGrad", "The gradient averaged over smoothgrad_samples (32) copies of x with Gaussian noise of "
+                   "σ = smoothgrad_noise (15%) × the inputs' value range (Smilkov et al., 2017), which "
+                   "removes much of the gradient's local noise. Each example's noise comes from a key "
+                   "derived from its index and saliency_seed: reproducible."),
+    ("Integrated Gradients", "(x − x′) ⊙ ∫₀¹ ∂f_t/∂x(x′ + α(x − x′)) dα (Sundararajan et al., 2017), by "
+                             "the trapezoid rule on m steps (m + 1 gradients). Baseline x′: zeros, the "
+                             "mean of the ModelSpec's inputs, or (images) the input blurred by a Gaussian of "
+                             "σ = a quarter of its larger side (ig_baseline)."),
+    ("IG completeness", "IG's attributions add up to f_t(x) − f_t(x′). Error per example = "
+                        "|Σ attributions − Δf| / max(|Δf|, mean |Δf| over the examples): the floor keeps "
+                        "an example whose logit barely moves from dividing by ~0. m starts at ig_steps (64) "
+                        "and doubles, up to ig_max_steps (512), until the largest error is within "
+                        "ig_tolerance (1%); every step count tried is reported. On ReLU networks the "
+                        "integrand jumps at every kink on the path, so the error falls like 1/m."),
     ("sha256", "Of the file; for a directory, of the sorted list of (relative path, file sha256)."),
 )
 
