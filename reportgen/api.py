@@ -19,15 +19,51 @@ def load(source: Any, layout: Layout | None = None) -> ModelWeights:
     return _load(source, layout)
 
 
+def _checked(spec: ModelSpec | None) -> ModelSpec | None:
+    if spec is None:
+        return None
+    from .modelspec import check_spec
+
+    return check_spec(spec)
+
+
 def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config | None = None,
             progress: Progress | None = None) -> Analysis:
     from .analysis.pipeline import analyze as _analyze
 
-    if spec is not None:
-        from .modelspec import check_spec
+    return _analyze(weights, _checked(spec), config, progress)
 
-        spec = check_spec(spec)
-    return _analyze(weights, spec, config, progress)
+
+class _InThread:
+    """fn(*args) in a daemon thread (so Ctrl-C never waits for it); result() re-raises its error."""
+
+    def __init__(self, fn, *args) -> None:
+        import threading
+
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name="reportgen-maps", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # handed to the caller
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _pack_ahead(analysis: Analysis) -> dict[str, str]:
+    from .report.build import build_report
+    from .report.render import pack_figures
+    from .report.structure import JointMapChart, NeuronMapChart
+
+    return pack_figures(build_report(analysis), skip=(NeuronMapChart, JointMapChart))
 
 
 def check_writable(path: str | os.PathLike) -> None:
@@ -58,17 +94,29 @@ def generate_report(source: Any, out: str | os.PathLike | None = "report.html",
     with progress.phase("reading weights"):
         weights = source if isinstance(source, ModelWeights) else load(source, config.layout)
     load_s = time.perf_counter() - start
-    analysis = analyze(weights, spec, config, progress)
-
+    from .analysis.pipeline import add_projections, analyze_first
     from .report.build import build_report
     from .report.render import dumps_json, render_html, write_atomic
     from .report.sidecar import analysis_to_dict
 
+    analysis = analyze_first(weights, _checked(spec), config, progress)
+    maps = "projections" in config.sections
     html, render_s = None, 0.0
-    if out is not None:
+    if out is None:
+        analysis = add_projections(analysis, weights, config, progress) if maps else analysis
+    else:
         t0 = time.perf_counter()
+        packed = {}
+        if maps:
+            # The neuron maps (JAX, numpy and the UMAP helper process; little Python) are computed
+            # in a thread while this one packs every other figure (Bokeh: pure Python), which
+            # depend on nothing the maps add. On 2 cores that hides most of the projection phase.
+            job = _InThread(add_projections, analysis, weights, config, progress)
+            with progress.phase("rendering the figures (neuron maps computed meanwhile)"):
+                packed = _pack_ahead(analysis)
+            analysis = job.result()
         with progress.phase("rendering HTML"):
-            html = render_html(build_report(analysis))
+            html = render_html(build_report(analysis), packed)
         render_s = time.perf_counter() - t0
     analysis = dataclasses.replace(analysis, timings=dataclasses.replace(
         analysis.timings, load_s=load_s, render_s=render_s, total_s=time.perf_counter() - start))

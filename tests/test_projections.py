@@ -155,3 +155,23 @@ def test_map_templates_survive_the_process_in_the_cli_cache(tmp_path, monkeypatc
     assert compact(first).count('"name":"units"') == compact(second).count('"name":"units"') == 1
     assert '"shape":[11]' in compact(second)
     assert "p" in second["root_id"] and second["root_id"].endswith("t2map")
+
+
+def test_helper_process_gives_the_in_process_result_and_survives_its_death():
+    """UMAP/t-SNE in the helper process equal the same calls in-process; a dead helper falls back."""
+    from reportgen.analysis import embed2d, embed_worker
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 10)).astype(np.float32)
+    local_umap = embed2d.umap_2d(x, x[:, :2], 15, 0, 50)
+    local_tsne = embed2d.tsne_2d(x, 30.0, 0, 250)
+    embed_worker.start(False)
+    helper = embed_worker._helper
+    assert helper is not None and helper.proc.poll() is None
+    np.testing.assert_array_equal(embed_worker.umap(x, x[:, :2], 15, 0, 50, False).result(), local_umap)
+    np.testing.assert_allclose(embed_worker.tsne(x, 30.0, 0, 250, False).result(), local_tsne, rtol=1e-5, atol=1e-5)
+    helper.proc.kill()
+    helper.proc.wait()
+    np.testing.assert_array_equal(embed_worker.umap(x, x[:, :2], 15, 0, 50, False).result(), local_umap)
+    embed_worker.start(False)  # a later analysis gets a fresh helper
+    assert embed_worker._helper is not helper and embed_worker._helper.proc.poll() is None

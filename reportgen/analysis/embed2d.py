@@ -7,8 +7,6 @@ import warnings
 
 import numpy as np
 
-from .pca import nearest_neighbours
-
 MIN_POINTS = 8  # below this a neighbour graph or a perplexity means nothing
 _lock = threading.Lock()  # umap's numba code is not re-entrant across threads during compilation
 
@@ -40,20 +38,32 @@ def load_umap(disk_cache: bool = False):
     return umap
 
 
-def umap_2d(x: np.ndarray, init: np.ndarray, neighbours: int, seed: int, epochs: int,
-            disk_cache: bool = False) -> np.ndarray:
-    """UMAP of the rows of x from an exact kNN graph (computed in JAX) and a PCA start."""
+def knn(x: np.ndarray, neighbours: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exact kNN graph UMAP starts from (JAX), with k capped by the number of points."""
+    from .pca import nearest_neighbours
+
+    return nearest_neighbours(x, min(neighbours, x.shape[0] - 1))
+
+
+def umap_fit(x: np.ndarray, init: np.ndarray, idx: np.ndarray, dist: np.ndarray, seed: int, epochs: int,
+             disk_cache: bool = False) -> np.ndarray:
+    """UMAP of the rows of x from a precomputed kNN graph and a PCA start (no JAX needed)."""
     umap = load_umap(disk_cache)
-    k = min(neighbours, x.shape[0] - 1)
-    idx, dist = nearest_neighbours(x, k)
     # UMAP expects an initial layout of spread ~10; PCA coordinates, rescaled, are a
     # deterministic start that skips its spectral initialisation.
     start = init / max(float(np.abs(init).max()), 1e-12) * 10
     with _lock, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # n_jobs vs random_state, no NNDescent index: both expected
-        model = umap.UMAP(n_neighbors=k, n_components=2, random_state=seed, n_epochs=epochs,
-                          init=start.astype(np.float32), precomputed_knn=(idx, dist, None))
+        model = umap.UMAP(n_neighbors=idx.shape[1], n_components=2, random_state=seed, n_epochs=epochs,
+                          init=start.astype(np.float32), precomputed_knn=(idx.copy(), dist.copy(), None))
         return np.asarray(model.fit_transform(x), np.float32)
+
+
+def umap_2d(x: np.ndarray, init: np.ndarray, neighbours: int, seed: int, epochs: int,
+            disk_cache: bool = False) -> np.ndarray:
+    """UMAP of the rows of x from an exact kNN graph (computed in JAX) and a PCA start."""
+    idx, dist = knn(x, neighbours)
+    return umap_fit(x, init, idx, dist, seed, epochs, disk_cache)
 
 
 def tsne_2d(x: np.ndarray, perplexity: float, seed: int, iterations: int) -> np.ndarray:

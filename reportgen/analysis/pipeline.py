@@ -14,7 +14,7 @@ from ..types import (Analysis, ModelInfo, ModelSpec, ModelWeights, Saliency, Ten
                      Timings)
 from . import compile_watch
 from .alerts import model_alerts
-from .projection_phase import nonlinear_layers, prefetch_libraries, projection_phase
+from .projection_phase import nonlinear_layers, projection_phase, start_helper
 from .units import is_matrix_like
 
 
@@ -126,14 +126,23 @@ def model_info(weights: ModelWeights) -> ModelInfo:
 
 def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config | None = None,
             progress: Progress | None = None) -> Analysis:
+    """Every phase in turn; generate_report instead overlaps the neuron maps with rendering."""
     config = config or Config()
     progress = progress or Progress(enabled=False)
+    base = analyze_first(weights, spec, config, progress)
+    return add_projections(base, weights, config, progress) if "projections" in config.sections else base
+
+
+def analyze_first(weights: ModelWeights, spec: ModelSpec | None, config: Config, progress: Progress) -> Analysis:
+    """Statistics, views, spectral and saliency: everything but the neuron maps.
+
+    Starts the UMAP/t-SNE helper first, so that it warms up while these run.
+    """
     if config.disk_cache:
         compile_watch.use_disk_cache()
     compiles0, compile_s0 = compile_watch.snapshot()
-    nonlinear = nonlinear_layers(weights, config) if "projections" in config.sections else []
-    if nonlinear:
-        prefetch_libraries(config)
+    if "projections" in config.sections and nonlinear_layers(weights, config):
+        start_helper(config)
     start = time.perf_counter()
     results = []
     with progress.phase(f"analysing {len(weights)} tensors"):
@@ -146,11 +155,6 @@ def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config
         start = time.perf_counter()
         results = _spectral_phase(weights, results, config, progress)
         spectral_s = time.perf_counter() - start
-    projection_s, joints = 0.0, ()
-    if "projections" in config.sections:
-        start = time.perf_counter()
-        results, joints = projection_phase(weights, results, config, progress, nonlinear)
-        projection_s = time.perf_counter() - start
     counts = Counter(r.name for r in weights)
     results = [dataclasses.replace(t, notes=t.notes + (f"{counts[t.name]} tensors in the file share this name "
                                                        f"({t.name!r}); each is analysed on its own.",))
@@ -170,10 +174,25 @@ def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config
         model=model_info(weights),
         tensors=tensors,
         alerts=model_alerts(tensors, config),
-        timings=Timings(stats_s=stats_s, spectral_s=spectral_s, projection_s=projection_s, saliency_s=saliency_s,
+        timings=Timings(stats_s=stats_s, spectral_s=spectral_s, saliency_s=saliency_s,
                         compile_count=compiles1 - compiles0, compile_s=compile_s1 - compile_s0),
         sections=config.sections,
         notes=tuple(notes),
-        joint_maps=joints,
         saliency=saliency,
     )
+
+
+def add_projections(base: Analysis, weights: ModelWeights, config: Config, progress: Progress) -> Analysis:
+    """The neuron maps, added to an analysis from analyze_first (safe to run in a thread)."""
+    compiles0, compile_s0 = compile_watch.snapshot()
+    start = time.perf_counter()
+    results, joints = projection_phase(weights, list(base.tensors), config, progress,
+                                       nonlinear_layers(weights, config))
+    projection_s = time.perf_counter() - start
+    compiles1, compile_s1 = compile_watch.snapshot()
+    t = base.timings
+    tensors = tuple(results)
+    return dataclasses.replace(
+        base, tensors=tensors, alerts=model_alerts(tensors, config), joint_maps=joints,
+        timings=dataclasses.replace(t, projection_s=projection_s, compile_count=t.compile_count + compiles1 - compiles0,
+                                    compile_s=t.compile_s + compile_s1 - compile_s0))

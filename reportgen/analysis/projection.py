@@ -1,11 +1,13 @@
 """Neuron maps: one point per output unit; PCA for every layer, UMAP and t-SNE within a budget."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..config import Config
 from ..types import JointMap, Layout, NeuronMap, Role
-from . import embed2d
+from . import embed2d, embed_worker
 from .pca import pca, project, silhouettes
 
 CLUSTER_DIMS = 10  # principal components the clustering sees
@@ -61,14 +63,21 @@ def clusters(coords: np.ndarray) -> tuple[np.ndarray, int, float]:
 
 
 def _top_inputs(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's 3 largest-|w| inputs, strongest first (argpartition: no full sort of the row)."""
     k = min(3, m.shape[1])
-    idx = np.argsort(-np.abs(m), axis=1)[:, :k]
+    a = np.abs(m)
+    idx = np.argpartition(-a, k - 1, axis=1)[:, :k] if m.shape[1] > k else np.tile(np.arange(k), (len(m), 1))
+    idx = np.take_along_axis(idx, np.argsort(-np.take_along_axis(a, idx, axis=1), axis=1, kind="stable"), axis=1)
     return idx.astype(np.int32), np.take_along_axis(m, idx, axis=1).astype(np.float32)
 
 
-def neuron_map(m: np.ndarray, config: Config, nonlinear: bool, groups: np.ndarray | None = None,
-               group_label: str = "") -> NeuronMap | str:
-    """The map of one layer's units (rows of m), or the reason there is none."""
+def neuron_map_async(m: np.ndarray, config: Config, nonlinear: bool, groups: np.ndarray | None = None,
+                     group_label: str = "") -> Callable[[], NeuronMap] | str:
+    """Everything but UMAP/t-SNE now, those submitted to the helper; call the result to collect.
+
+    Or the reason there is no map. Waiting is deferred so that the helper's fits overlap the
+    PCA of the layers that follow.
+    """
     n, d = m.shape
     if n < 3:
         return f"{n} unit{'s' * (n != 1)}: too few to map"
@@ -85,30 +94,45 @@ def neuron_map(m: np.ndarray, config: Config, nonlinear: bool, groups: np.ndarra
     if len(shown) < n:
         notes.append(f"PCA fitted on all {n:,} units; {len(shown):,} evenly spaced units are plotted.")
     labels, k, sil = clusters(coords[:, :CLUSTER_DIMS])
-    umap_xy = tsne_xy = None
+    pending = None
     if nonlinear and len(shown) >= embed2d.MIN_POINTS:
         pick = evenly_spaced(len(shown), config.projection_nonlinear_points)
         features = coords[pick]
-        umap_xy, tsne_xy = (np.full((len(shown), 2), np.nan, np.float32) for _ in range(2))
-        umap_xy[pick] = embed2d.umap_2d(features, features[:, :2], config.umap_neighbors,
-                                        config.projection_seed, config.umap_epochs, config.disk_cache)
-        tsne_xy[pick] = embed2d.tsne_2d(features, config.tsne_perplexity, config.projection_seed,
-                                        config.tsne_iterations)
+        pending = (pick, embed_worker.umap(features, features[:, :2], config.umap_neighbors, config.projection_seed,
+                                           config.umap_epochs, config.disk_cache),
+                   embed_worker.tsne(features, config.tsne_perplexity, config.projection_seed,
+                                     config.tsne_iterations, config.disk_cache))
         if len(pick) < len(shown):
             notes.append(f"UMAP and t-SNE use {len(pick):,} of the plotted units (projection_nonlinear_points).")
     elif nonlinear:
         notes.append(f"UMAP and t-SNE need at least {embed2d.MIN_POINTS} units.")
     idx, top = _top_inputs(sub)
-    return NeuronMap(
-        n_units=n, fan_in=d, shown=shown.astype(np.int32), norms=np.linalg.norm(sub, axis=1).astype(np.float32),
-        top_inputs=idx, top_weights=top, pca=coords[:, :2].astype(np.float32), umap=umap_xy, tsne=tsne_xy,
-        explained_variance_ratio=tuple(float(v) for v in p.explained_variance_ratio),
-        clusters=labels, n_clusters=k, silhouette=sil,
-        groups=None if groups is None else groups[shown].astype(np.int32), group_label=group_label,
-        notes=tuple(notes))
+
+    def finish() -> NeuronMap:
+        umap_xy = tsne_xy = None
+        if pending is not None:
+            pick, umap_future, tsne_future = pending
+            umap_xy, tsne_xy = (np.full((len(shown), 2), np.nan, np.float32) for _ in range(2))
+            umap_xy[pick], tsne_xy[pick] = umap_future.result(), tsne_future.result()
+        return NeuronMap(
+            n_units=n, fan_in=d, shown=shown.astype(np.int32), norms=np.linalg.norm(sub, axis=1).astype(np.float32),
+            top_inputs=idx, top_weights=top, pca=coords[:, :2].astype(np.float32), umap=umap_xy, tsne=tsne_xy,
+            explained_variance_ratio=tuple(float(v) for v in p.explained_variance_ratio),
+            clusters=labels, n_clusters=k, silhouette=sil,
+            groups=None if groups is None else groups[shown].astype(np.int32), group_label=group_label,
+            notes=tuple(notes))
+
+    return finish
 
 
-def joint_map(fan_in: int, layers: list[tuple[str, np.ndarray]], config: Config) -> JointMap | None:
+def neuron_map(m: np.ndarray, config: Config, nonlinear: bool, groups: np.ndarray | None = None,
+               group_label: str = "") -> NeuronMap | str:
+    """The map of one layer's units (rows of m), or the reason there is none."""
+    found = neuron_map_async(m, config, nonlinear, groups, group_label)
+    return found if isinstance(found, str) else found()
+
+
+def joint_map_async(fan_in: int, layers: list[tuple[str, np.ndarray]], config: Config) -> Callable[[], JointMap] | None:
     """Unit directions (L2-normalised rows) of layers sharing an input dimension, projected together."""
     cap = max(20, config.joint_points // len(layers))
     parts, layer_of, unit_of = [], [], []
@@ -124,11 +148,21 @@ def joint_map(fan_in: int, layers: list[tuple[str, np.ndarray]], config: Config)
     if p is None:
         return None
     coords = project(x, p)
-    umap_xy = None
+    umap_future = None
     if x.shape[0] >= embed2d.MIN_POINTS:
-        umap_xy = embed2d.umap_2d(coords, coords[:, :2], config.umap_neighbors, config.projection_seed,
-                                  config.umap_epochs, config.disk_cache)
-    return JointMap(fan_in=fan_in, layers=tuple(name for name, _ in layers), layer_of=np.concatenate(layer_of),
-                    unit_of=np.concatenate(unit_of), pca=coords[:, :2].astype(np.float32), umap=umap_xy,
-                    explained_variance_ratio=tuple(float(v) for v in p.explained_variance_ratio[:10]),
-                    per_layer_cap=cap)
+        umap_future = embed_worker.umap(coords, coords[:, :2], config.umap_neighbors, config.projection_seed,
+                                        config.umap_epochs, config.disk_cache)
+
+    def finish() -> JointMap:
+        return JointMap(fan_in=fan_in, layers=tuple(name for name, _ in layers), layer_of=np.concatenate(layer_of),
+                        unit_of=np.concatenate(unit_of), pca=coords[:, :2].astype(np.float32),
+                        umap=None if umap_future is None else umap_future.result(),
+                        explained_variance_ratio=tuple(float(v) for v in p.explained_variance_ratio[:10]),
+                        per_layer_cap=cap)
+
+    return finish
+
+
+def joint_map(fan_in: int, layers: list[tuple[str, np.ndarray]], config: Config) -> JointMap | None:
+    found = joint_map_async(fan_in, layers, config)
+    return None if found is None else found()

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 
 import numpy as np
 
 from ..config import Config
 from ..progress import Progress
 from ..types import JointMap, ModelWeights, NeuronMap, TensorAnalysis, TensorRecord
-from .embed2d import MIN_POINTS, load_umap
-from .projection import evenly_spaced, head_groups, joint_map, neuron_map
+from . import embed_worker
+from .embed2d import MIN_POINTS
+from .projection import evenly_spaced, head_groups, joint_map_async, neuron_map_async
 from .units import is_matrix_like, n_units, unit_matrix
 
 
@@ -29,26 +29,21 @@ def nonlinear_layers(weights: ModelWeights, config: Config) -> list[str]:
     return [layers[0][0]] if layers else []
 
 
-def _map(record: TensorRecord, config: Config, nonlinear: bool) -> tuple[NeuronMap | str, np.ndarray]:
+def _map(record: TensorRecord, config: Config, nonlinear: bool):
     m = unit_matrix(record.load(), record.role, record.layout)
     groups = head_groups(record.shape, record.role, record.layout)
-    return neuron_map(m, config, nonlinear, groups, "head" if groups is not None else ""), m
+    return neuron_map_async(m, config, nonlinear, groups, "head" if groups is not None else ""), m
 
 
-def prefetch_libraries(config: Config) -> None:
-    """Import umap-learn and sklearn.manifold in the background while the JAX phases run.
+def start_helper(config: Config) -> None:
+    """Start the UMAP/t-SNE helper process now, so it imports and warms umap-learn meanwhile."""
+    embed_worker.start(config.disk_cache)
 
-    The imports take ~4 s here (umap pulls in pynndescent and numba); by the time the
-    projection phase starts they are done.
-    """
-    def load():
-        try:
-            load_umap(config.disk_cache)
-            import sklearn.manifold  # noqa: F401
-        except Exception:  # the projection phase reports import problems itself
-            pass
 
-    threading.Thread(target=load, name="reportgen-prefetch", daemon=True).start()
+def _failed(result: TensorAnalysis, exc: Exception, config: Config) -> TensorAnalysis:
+    if config.strict:
+        raise exc
+    return dataclasses.replace(result, errors=result.errors + (f"neuron map failed: {type(exc).__name__}: {exc}",))
 
 
 def projection_phase(weights: ModelWeights, results: list[TensorAnalysis], config: Config, progress: Progress,
@@ -56,29 +51,45 @@ def projection_phase(weights: ModelWeights, results: list[TensorAnalysis], confi
     todo = [i for i, r in enumerate(weights) if is_matrix_like(r) and not results[i].errors]
     out = list(results)
     by_fan_in: dict[int, list[tuple[str, np.ndarray]]] = {}
-    if nonlinear and load_umap.cache_info().currsize == 0:  # the background import is still running
-        progress.note("loading umap-learn; the first run after installing also compiles its numba code (~30 s)")
-    with progress.phase(f"neuron maps of {len(todo)} layers ({len(nonlinear)} with UMAP and t-SNE)"):
-        for done, i in enumerate(todo, 1):
+    finishing = []  # (index, collect): UMAP/t-SNE run in the helper while later layers get their PCA
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .pipeline import workers
+
+    with progress.phase(f"neuron maps of {len(todo)} layers ({len(nonlinear)} with UMAP and t-SNE)"), \
+            ThreadPoolExecutor(workers(config)) as pool:
+        # A few layers at a time: their eigh, matmuls and linkage run outside the GIL. Layers
+        # with UMAP/t-SNE go first, so the helper's fits overlap the other layers' PCA.
+        order = sorted(todo, key=lambda i: weights.tensors[i].name not in nonlinear)
+        jobs = {i: pool.submit(_map, weights.tensors[i], config, weights.tensors[i].name in nonlinear) for i in order}
+        maps = [jobs[i] for i in todo]
+        for done, (i, job) in enumerate(zip(todo, maps), 1):
             record = weights.tensors[i]
             progress.step(done, len(todo), record.name)
             try:
-                found, m = _map(record, config, record.name in nonlinear)
+                found, m = job.result()
             except Exception as exc:  # one bad tensor must not kill the report
-                if config.strict:
-                    raise
-                out[i] = dataclasses.replace(out[i], errors=out[i].errors + (
-                    f"neuron map failed: {type(exc).__name__}: {exc}",))
+                out[i] = _failed(out[i], exc, config)
                 continue
             if isinstance(found, str):
                 out[i] = dataclasses.replace(out[i], notes=out[i].notes + (f"Neuron map: {found}.",))
                 continue
-            if record.name not in nonlinear and found.n_units >= MIN_POINTS:
+            finishing.append((i, found))
+            if record.role != "embedding":
+                by_fan_in.setdefault(m.shape[1], []).append((record.name, m))
+        joints = [j for fan_in, layers in by_fan_in.items() if len(layers) >= 2
+                  for j in [joint_map_async(fan_in, layers, config)] if j is not None]
+        if nonlinear:
+            progress.step(len(todo), len(todo), "waiting for UMAP and t-SNE")
+        for i, collect in finishing:
+            try:
+                found = collect()
+            except Exception as exc:
+                out[i] = _failed(out[i], exc, config)
+                continue
+            if weights.tensors[i].name not in nonlinear and found.n_units >= MIN_POINTS:
                 found = dataclasses.replace(found, notes=found.notes + (
                     "UMAP and t-SNE not computed for this layer (projection_nonlinear_budget).",))
             out[i] = dataclasses.replace(out[i], neuron_map=found)
-            if record.role != "embedding":
-                by_fan_in.setdefault(m.shape[1], []).append((record.name, m))
-        joints = tuple(j for fan_in, layers in by_fan_in.items() if len(layers) >= 2
-                       for j in [joint_map(fan_in, layers, config)] if j is not None)
-    return out, joints
+        joint_maps = tuple(collect() for collect in joints)
+    return out, joint_maps

@@ -31,13 +31,24 @@ def _bokeh_js() -> str:
     return Resources(mode="inline", components=["bokeh"]).render_js()
 
 
-def render_html(report: Report) -> str:
+def figures_of(report: Report) -> list:
+    return [*(f for s in report.sections for f in s.figures), *(f for t in report.tensors for f in t.figures)]
+
+
+def pack_figures(report: Report, skip: tuple[type, ...] = ()) -> dict[str, str]:
+    """Every figure's packed item except those of the `skip` types (for rendering ahead)."""
+    return {f.id: packed_item(f) for f in figures_of(report) if not isinstance(f, skip)}
+
+
+def render_html(report: Report, packed: dict[str, str] | None = None) -> str:
+    """The page; `packed` holds figures already packed by pack_figures (same ids, same specs)."""
     from markupsafe import Markup
 
     env = _environment()
-    figures = [*(f for s in report.sections for f in s.figures),
-               *(f for t in report.tensors for f in t.figures)]
-    packed = {f.id: packed_item(f) for f in figures}
+    packed = dict(packed or {})
+    for f in figures_of(report):
+        if f.id not in packed:
+            packed[f.id] = packed_item(f)
     templates = resource_dir("templates")
     return env.get_template("report.html.j2").render(
         report=report, packed=packed,
