@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(demo)
     report = sub.add_parser("report", help="report on a weights file or checkpoint directory")
     report.add_argument("weights", help="safetensors (file or sharded index/dir), Flax msgpack, "
-                        "Orbax checkpoint directory or .npz")
+                        "Orbax checkpoint directory, .npz; with extras: PyTorch state dict, ONNX, Keras .h5")
     report.add_argument("--layout", choices=("flax", "pytorch"),
                         help="kernel layout, when the names do not tell (flax: in,out/HWIO; pytorch: out,in/OIHW)")
     report.add_argument("--model", metavar="MODULE:FACTORY",

@@ -22,6 +22,7 @@ class TensorRecord:
     role: Role
     layout: Layout
     reader: Callable[[], np.ndarray] = field(repr=False, compare=False)
+    note: str = ""  # what the loader did to it, e.g. a transpose into the model's layout
 
     @property
     def size(self) -> int:
@@ -36,7 +37,7 @@ class ModelWeights:
     """An ordered, lazily loaded collection of tensors plus where they came from."""
 
     source: str
-    format: str  # safetensors | safetensors-sharded | flax-msgpack | orbax | npz | pytree
+    format: str  # safetensors[-sharded] | flax-msgpack | orbax | npz | pytree | pytorch[-sharded] | onnx | keras[-h5]
     layout: Layout
     sha256: str
     size_bytes: int

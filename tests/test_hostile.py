@@ -67,8 +67,10 @@ CORPUS = [
     ("npz with pickled objects", "m.npz", _zip({"a.npy": _npy(np.array([{"x": 1}], dtype=object))}), "pickle"),
     ("zip that is no npz", "m.npz", _zip({"readme.txt": b"hello"}), "npz"),
     ("truncated npz", "m.npz", _zip({"a.npy": _npy(np.ones((64, 64), np.float32))})[:200], "npz"),
-    ("hdf5 (keras)", "m.weights.h5", b"\x89HDF\r\n\x1a\n" + bytes(64), "not supported"),
-    ("pytorch zip", "m.pt", _zip({"archive/data.pkl": b"\x80\x02}q\x00."}), "not supported"),
+    ("hdf5 (keras)", "m.weights.h5", b"\x89HDF\r\n\x1a\n" + bytes(64), "not a readable hdf5 file"),
+    ("pytorch zip", "m.pt", _zip({"archive/data.pkl": b"\x80\x02}q\x00."}), "not a readable pytorch file"),
+    ("pytorch legacy", "m.pth", b"\x80\x02" + bytes(30), "not a readable pytorch file"),
+    ("onnx garbage", "m.onnx", b"\x08\x07\x12\xff\xff\xff" + bytes(20), "not a readable onnx file"),
     ("empty directory", "ckpt", None, "neither an orbax checkpoint nor a sharded safetensors"),
 ]
 

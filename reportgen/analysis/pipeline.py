@@ -42,9 +42,10 @@ def _analyze_tensor(record: TensorRecord, config: Config) -> TensorAnalysis:
 
     base = dict(name=record.name, shape=record.shape, dtype=record.dtype, role=record.role,
                 layout=record.layout, n_params=record.size)
+    loaded = (record.note,) if record.note else ()
     if record.size == 0:
-        return TensorAnalysis(**base, notes=("empty tensor: nothing to analyse",))
-    notes = []
+        return TensorAnalysis(**base, notes=loaded + ("empty tensor: nothing to analyse",))
+    notes = list(loaded)
     try:
         array = record.load()
         found: dict = {}

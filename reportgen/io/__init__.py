@@ -13,10 +13,6 @@ from .pytree_io import is_orbax_dir, load_msgpack, load_orbax, load_pytree
 from .safetensors_io import find_index, load_safetensors, load_sharded, looks_like_safetensors
 
 _HDF5 = b"\x89HDF\r\n\x1a\n"
-_LATER = {  # formats DESIGN.md names that need optional extras this version does not read yet
-    "pytorch": "PyTorch state dicts",
-    "keras": "Keras/HDF5 weight files",
-}
 
 
 def load(source: Any, layout: Layout | None = None) -> ModelWeights:
@@ -42,10 +38,21 @@ def load(source: Any, layout: Layout | None = None) -> ModelWeights:
         return load_npz(path, layout)
     if kind == "flax-msgpack":
         return load_msgpack(path, layout)
-    if kind in _LATER:
-        raise InputError(f"{path}: {_LATER[kind]} are not supported by this version of reportgen")
+    if kind == "pytorch":
+        from .torch_io import load_torch
+
+        return load_torch(path, layout)
+    if kind == "keras":
+        from .keras_io import load_keras
+
+        return load_keras(path, layout)
+    if kind == "onnx":
+        from .onnx_io import load_onnx
+
+        return load_onnx(path, layout)
     raise InputError(
-        f"{path}: unknown weights format (expected safetensors, Flax msgpack, .npz or an Orbax directory)")
+        f"{path}: unknown weights format (expected safetensors, Flax msgpack, .npz, an Orbax directory, a "
+        "PyTorch state dict, ONNX or Keras .h5)")
 
 
 def detect(path: Path, head: bytes) -> str:
@@ -66,6 +73,11 @@ def detect(path: Path, head: bytes) -> str:
         return "pytorch"  # a legacy (non-zip) torch.save pickle
     if head[:1] and (0x81 <= head[0] <= 0x8F or head[0] in (0xDE, 0xDF)):
         return "flax-msgpack"  # a msgpack map: what flax.serialization.to_bytes writes
+    # ONNX is a bare protobuf: no magic. ModelProto starts with ir_version (field 1, varint)
+    # followed by another field's tag; the extension settles the rest.
+    if path.suffix.lower() == ".onnx" or (len(head) > 2 and head[0] == 0x08 and 1 <= head[1] <= 30
+                                          and head[2] in (0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x42)):
+        return "onnx"
     return "unknown"
 
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from ..types import Layout, ModelWeights, TensorRecord
 from .roles import infer_layout, infer_role
 
@@ -48,6 +50,36 @@ def display_name(path: Path) -> str:
     return f"{resolved.parent.name}/{resolved.name}" if resolved.parent.name else resolved.name
 
 
+def read_weight_map(index: Path) -> dict[str, str]:
+    """The `weight_map` of a sharded checkpoint's index JSON ({tensor name: shard file})."""
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        assert isinstance(weight_map, dict)
+    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        raise InputError(f"{index}: not a checkpoint index (needs a JSON 'weight_map')") from None
+    return weight_map
+
+
+def shard_paths(index: Path, weight_map: dict[str, str]) -> list[Path]:
+    """The shard files in first-use order; each must exist inside the index's directory."""
+    root = index.parent.resolve()
+    shards: list[Path] = []
+    for shard in dict.fromkeys(weight_map.values()):
+        p = (root / str(shard)).resolve()
+        if root not in p.parents:
+            raise InputError(f"{index}: shard {shard!r} lies outside the checkpoint directory")
+        if not p.is_file():
+            raise InputError(f"{index}: shard {shard!r} is missing")
+        shards.append(p)
+    return shards
+
+
+def check_complete(index: Path, weight_map: dict[str, str], entries: Sequence[tuple]) -> None:
+    missing = set(weight_map) - {e[0] for e in entries}
+    if missing:
+        raise InputError(f"{index}: tensor {sorted(missing)[0]!r} is not in its shard")
+
+
 def dtype_name(dtype: np.dtype) -> str:
     return np.dtype(dtype).name
 
@@ -59,16 +91,16 @@ def build_weights(
     default_layout: Layout,
     layout: Layout | None,
     files: Sequence[Path],
-    entries: Iterable[tuple[str, tuple[int, ...], str, Callable[[], np.ndarray]]],
+    entries: Iterable[tuple],
     sha256: str | None = None,
 ) -> ModelWeights:
-    """Turn (name, shape, dtype, reader) entries into a ModelWeights with roles and layout."""
+    """Turn (name, shape, dtype, reader[, note]) entries into a ModelWeights with roles and layout."""
     entries = list(entries)
     chosen: Layout = layout or infer_layout((e[0] for e in entries), default_layout)
     tensors = tuple(
         TensorRecord(name=n, shape=tuple(int(d) for d in s), dtype=d,
-                     role=infer_role(n, tuple(s), d), layout=chosen, reader=r)
-        for n, s, d, r in entries
+                     role=infer_role(n, tuple(s), d), layout=chosen, reader=r, note=rest[0] if rest else "")
+        for n, s, d, r, *rest in entries
     )
     return ModelWeights(
         source=source,

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..types import Layout, ModelWeights, numpy_dtype
-from .common import build_weights, display_name
+from .common import build_weights, check_complete, display_name, read_weight_map, shard_paths
 
 _DTYPES = {
     "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
@@ -104,29 +104,22 @@ def load_safetensors(path: Path, layout: Layout | None) -> ModelWeights:
 
 
 def find_index(directory: Path) -> Path | None:
-    found = sorted(directory.glob("*.safetensors.index.json"))
+    found = sorted(directory.glob("*.safetensors.index.json")) or sorted(directory.glob("*.bin.index.json"))
     return found[0] if found else None
 
 
 def load_sharded(index: Path, layout: Layout | None) -> ModelWeights:
-    """A sharded set: `*.safetensors.index.json` with a weight_map naming a shard per tensor."""
-    try:
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        assert isinstance(weight_map, dict)
-    except (OSError, ValueError, KeyError, TypeError, AssertionError):
-        raise InputError(f"{index}: not a safetensors index (needs a JSON 'weight_map')") from None
-    root = index.parent.resolve()
-    shards: list[Path] = []
-    for shard in dict.fromkeys(weight_map.values()):
-        p = (root / str(shard)).resolve()
-        if root not in p.parents:
-            raise InputError(f"{index}: shard {shard!r} lies outside the checkpoint directory")
-        if not p.is_file():
-            raise InputError(f"{index}: shard {shard!r} is missing")
-        shards.append(p)
+    """A sharded set: an `*.index.json` with a weight_map naming a shard per tensor.
+
+    safetensors shards are read here; PyTorch `.bin`/`.pt` shards go to the torch loader.
+    """
+    weight_map = read_weight_map(index)
+    if weight_map and all(str(s).endswith((".bin", ".pt", ".pth")) for s in weight_map.values()):
+        from .torch_io import load_torch_sharded
+
+        return load_torch_sharded(index, weight_map, layout)
+    shards = shard_paths(index, weight_map)
     entries = [e for shard in shards for e in _entries(shard)]
-    missing = set(weight_map) - {e[0] for e in entries}
-    if missing:
-        raise InputError(f"{index}: tensor {sorted(missing)[0]!r} is not in its shard")
+    check_complete(index, weight_map, entries)
     return build_weights(source=index.parent.name or str(index.parent), format="safetensors-sharded",
                          default_layout="pytorch", layout=layout, files=shards, entries=entries)
