@@ -56,7 +56,7 @@ class Config:
     saliency_batch: int = 64  # examples per compiled call
     smoothgrad_samples: int = 32
     smoothgrad_noise: float = 0.15  # noise σ as a fraction of the inputs' value range
-    ig_steps: int = 64  # Integrated Gradients steps (trapezoid rule) to start with
+    ig_steps: int = 128  # Integrated Gradients steps (trapezoid rule) to start with
     ig_max_steps: int = 512  # doubled up to this until the completeness tolerance is met
     ig_tolerance: float = 0.01  # largest relative completeness error accepted
     ig_baseline: str = "zeros"  # zeros | blurred (images) | mean (of the spec's inputs)

@@ -305,3 +305,18 @@ def test_cli_bad_model_exits_2_without_output(tmp_path, capsys, model, extra, me
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+def test_integrated_gradients_doubles_its_steps_until_complete():
+    from reportgen.samples import model_spec
+
+    config = Config(saliency_methods=("integrated_gradients",), ig_steps=4, saliency_max_examples=32)
+    c = saliency_phase(model_spec("credit"), config, QUIET).completeness
+    steps = [s for s, _ in c.ladder]
+    assert steps[0] == 4 and steps == [4 * 2 ** i for i in range(len(steps))] and len(steps) > 1
+    assert all(e > config.ig_tolerance for _, e in c.ladder[:-1])  # it stopped at the first good rung
+    assert c.reached == (c.ladder[-1][1] <= config.ig_tolerance) and c.steps == steps[-1]
+    capped = saliency_phase(model_spec("credit"), Config(saliency_methods=("integrated_gradients",), ig_steps=2,
+                                                          ig_max_steps=4, saliency_max_examples=32), QUIET)
+    assert [s for s, _ in capped.completeness.ladder] == [2, 4] and not capped.completeness.reached
+    assert "did not reach the completeness tolerance" in " ".join(capped.notes)

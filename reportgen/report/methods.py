@@ -101,7 +101,7 @@ METHODS: tuple[tuple[str, str], ...] = (
                              "σ = a quarter of its larger side (ig_baseline)."),
     ("IG completeness", "IG's attributions add up to f_t(x) − f_t(x′). Error per example = "
                         "|Σ attributions − Δf| / max(|Δf|, mean |Δf| over the examples): the floor keeps "
-                        "an example whose logit barely moves from dividing by ~0. m starts at ig_steps (64) "
+                        "an example whose logit barely moves from dividing by ~0. m starts at ig_steps (128) "
                         "and doubles, up to ig_max_steps (512), until the largest error is within "
                         "ig_tolerance (1%); every step count tried is reported. On ReLU networks the "
                         "integrand jumps at every kink on the path, so the error falls like 1/m."),
