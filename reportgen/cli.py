@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 from typing import Sequence
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--inputs", metavar="NPZ",
                         help="examples for the model: an .npz with 'inputs' (or 'x'), optional 'labels' (or 'y') "
                         "and 'groups'; replaces the ModelSpec's own")
+    report.add_argument("--sensitive-features", metavar="NAMES",
+                        help="comma-separated feature names (or indices) the bias audit examines; replaces the "
+                        "ModelSpec's own")
     _common(report)
     return parser
 
@@ -74,13 +78,19 @@ def _run(args: argparse.Namespace) -> int:
         source, spec = weights_path(args.target), model_spec(args.target)
     else:
         source, spec = args.weights, None
-        if args.inputs and not args.model:
-            raise InputError("--inputs needs --model: the examples are fed to the model it names")
+        for flag, value in (("--inputs", args.inputs), ("--sensitive-features", args.sensitive_features)):
+            if value and not args.model:
+                raise InputError(f"{flag} needs --model: it describes the examples fed to the model it names")
         if args.model:
             with progress.phase(f"loading the model {args.model}"):
                 spec = load_factory(args.model)
-                spec = check_spec(load_inputs(args.inputs, check_spec(spec, f"--model {args.model}"))
-                                  if args.inputs else spec, f"--model {args.model}")
+                spec = check_spec(spec, f"--model {args.model}")
+                if args.inputs:
+                    spec = load_inputs(args.inputs, spec)
+                if args.sensitive_features:
+                    spec = dataclasses.replace(spec, sensitive_features=tuple(
+                        int(f) if f.strip().isdigit() else f.strip() for f in args.sensitive_features.split(",")))
+                spec = check_spec(spec, f"--model {args.model}")
     analysis = generate_report(source, out=args.output, config=config, json_out=args.json_out,
                                spec=spec, progress=progress)
     if args.fail_on:

@@ -10,7 +10,8 @@ from typing import Any
 from .errors import InputError
 
 # Every section the report knows, in page order. Sections a later version adds go here.
-SECTIONS: tuple[str, ...] = ("overview", "stats", "heatmaps", "filters", "spectral", "projections", "saliency")
+SECTIONS: tuple[str, ...] = ("overview", "stats", "heatmaps", "filters", "spectral", "projections", "saliency",
+                             "bias")
 SALIENCY_METHODS: tuple[str, ...] = ("gradient", "gradient_x_input", "smoothgrad", "integrated_gradients")
 BASELINES: tuple[str, ...] = ("zeros", "blurred", "mean")
 
@@ -61,6 +62,11 @@ class Config:
     ig_tolerance: float = 0.01  # largest relative completeness error accepted
     ig_baseline: str = "zeros"  # zeros | blurred (images) | mean (of the spec's inputs)
     saliency_seed: int = 0
+    # Bias audit (needs a ModelSpec with groups and sensitive_features)
+    bias_positive_class: int = 1  # the favourable outcome (e.g. "approved")
+    bias_flip_threshold: float = 0.05  # counterfactual flip rate above this, with a top-3 share: alert
+    bias_top_units: int = 3  # hidden units reported per layer
+    bias_max_examples: int = 2000
     workers: int = 0  # threads for per-tensor work; 0 = one per CPU core, at most 4
 
 

@@ -121,6 +121,12 @@ def check_spec(spec: Any, origin: str = "the ModelSpec") -> ModelSpec:
         value = getattr(spec, field)
         if value is not None and np.shape(value)[:1] != (len(inputs),):
             raise InputError(f"{origin}: {field} has shape {np.shape(value)}, expected one per input ({len(inputs)})")
+    for feature in spec.sensitive_features or ():
+        names = list(spec.feature_names or ())
+        known = (feature in names) if isinstance(feature, str) else (0 <= int(feature) < int(np.prod(inputs.shape[1:])))
+        if not known:
+            raise InputError(f"{origin}: sensitive feature {feature!r} is not one of its features "
+                             f"({', '.join(map(str, names)) or 'no feature_names given'})")
     import jax
 
     try:

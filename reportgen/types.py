@@ -285,6 +285,53 @@ class Saliency:
 
 
 @dataclass(frozen=True)
+class GroupRates:
+    """Outcomes for one group: rates of the positive prediction and of errors (NaN without labels)."""
+
+    group: str
+    n: int
+    positive_rate: float
+    accuracy: float
+    tpr: float
+    fpr: float
+
+
+@dataclass(frozen=True)
+class BiasUnit:
+    """A hidden unit whose activation separates the groups, and what removing it does."""
+
+    layer: str  # the ModelSpec's intermediates name, e.g. Dense_1
+    unit: int
+    effect_size: float  # (mean group 1 − mean group 0) / pooled std of the activation
+    tensor: str | None  # the weights tensor that computes it, when it could be matched
+    out_weights: tuple[float, ...]  # its linearised weights to each output (ReLU as identity)
+    gap_after_ablation: float  # parity gap with the unit's incoming weights and bias zeroed; NaN if not run
+
+
+@dataclass(frozen=True)
+class BiasAudit:
+    """Group outcome rates, the sensitive features' attribution and counterfactual effect, the units behind."""
+
+    groups: tuple[GroupRates, ...]
+    positive_class: str
+    output_names: tuple[str, ...]
+    parity_gap: float  # max − min positive rate over groups (demographic parity difference)
+    equalised_odds_gap: float  # max over TPR and FPR of (max − min over groups); NaN without labels
+    sensitive: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    attribution_share: tuple[float, ...]  # per feature, of the mean |IG| towards the positive class
+    sensitive_rank: tuple[int, ...]  # rank (1 = largest share) of each sensitive feature
+    flip_rate: tuple[float, ...]  # per sensitive feature: predictions changed by flipping/permuting it
+    counterfactual: tuple[str, ...]  # "flip" (two values swapped) or "permute", per sensitive feature
+    expanded: tuple[tuple[float, ...], ...]  # per sensitive feature, its linearised weight to each output
+    expanded_method: str  # "product of the dense kernels (ReLU as identity)" or "mean input gradient"
+    units: tuple[BiasUnit, ...]
+    flagged: tuple[str, ...]  # sensitive features that tripped the alert
+    n_examples: int
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TensorAnalysis:
     """Everything computed for one tensor; `error` is set when an analysis of it failed."""
 
@@ -333,6 +380,7 @@ class Timings:
     spectral_s: float = 0.0
     projection_s: float = 0.0
     saliency_s: float = 0.0
+    bias_s: float = 0.0
     render_s: float = 0.0
     total_s: float = 0.0
     compile_count: int = 0
@@ -350,6 +398,7 @@ class Analysis:
     notes: tuple[str, ...] = ()  # model-level notes, e.g. sections skipped and why
     joint_maps: tuple[JointMap, ...] = ()
     saliency: Saliency | None = None
+    bias: BiasAudit | None = None
 
 
 def numpy_dtype(name: str) -> Any:

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from ..config import Config
-from ..types import Alert, TensorAnalysis
+from ..types import Alert, BiasAudit, TensorAnalysis
 
 _ORDER = {"error": 0, "warning": 1, "info": 2}
 _KERNEL_ROLES = ("dense", "conv", "embedding")
@@ -84,7 +84,24 @@ def _norm_outliers(tensors: Sequence[TensorAnalysis], config: Config) -> list[Al
     return out
 
 
-def model_alerts(tensors: Sequence[TensorAnalysis], config: Config | None = None) -> tuple[Alert, ...]:
+def bias_alerts(audit: BiasAudit | None, config: Config) -> list[Alert]:
+    """One warning per sensitive feature that is both a top-3 driver and flips predictions."""
+    if audit is None:
+        return []
+    out = []
+    for name, rank, flip in zip(audit.sensitive, audit.sensitive_rank, audit.flip_rate):
+        if name in audit.flagged:
+            share = audit.attribution_share[audit.feature_names.index(name)]
+            out.append(Alert(kind="sensitive_feature", tensor=None, severity="warning", message=(
+                f"'{name}' ranks #{rank} of {len(audit.feature_names)} features by attribution share "
+                f"({share:.1%}); flipping it changes {flip:.1%} of predictions (threshold "
+                f"{config.bias_flip_threshold:.0%}); positive-rate gap between groups {audit.parity_gap:.1%}.")))
+    return out
+
+
+def model_alerts(tensors: Sequence[TensorAnalysis], config: Config | None = None,
+                 audit: BiasAudit | None = None) -> tuple[Alert, ...]:
     config = config or Config()
-    alerts = [a for t in tensors for a in _tensor_alerts(t, config)] + _norm_outliers(tensors, config)
+    alerts = ([a for t in tensors for a in _tensor_alerts(t, config)] + _norm_outliers(tensors, config)
+              + bias_alerts(audit, config))
     return tuple(sorted(alerts, key=lambda a: _ORDER[a.severity]))

@@ -10,8 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from .._version import __version__
 from ..config import Config
 from ..progress import Progress
-from ..types import (Analysis, ModelInfo, ModelSpec, ModelWeights, Saliency, TensorAnalysis, TensorRecord,
-                     Timings)
+from ..types import Analysis, ModelInfo, ModelSpec, ModelWeights, TensorAnalysis, TensorRecord, Timings
 from . import compile_watch
 from .alerts import model_alerts
 from .projection_phase import nonlinear_layers, projection_phase, start_helper
@@ -98,18 +97,21 @@ def _spectral_phase(weights: ModelWeights, results: list[TensorAnalysis], config
     return out
 
 
-def _saliency(spec: ModelSpec, config: Config, progress: Progress, notes: list[str]) -> Saliency | None:
-    from .saliency_phase import saliency_phase
+def _model_section(title: str, phase: str, spec: ModelSpec, config: Config, progress: Progress,
+                   notes: list[str], *args):
+    """Run a model-level phase (saliency_phase, bias_phase); a failure or a reason becomes a note."""
+    import importlib
 
+    module = importlib.import_module(f".{phase}", __package__)
     try:
-        found = saliency_phase(spec, config, progress)
+        found = getattr(module, phase)(spec, config, progress, *args)
     except Exception as exc:  # a model-level section must not kill the weight report
         if config.strict:
             raise
-        notes.append(f"Saliency failed: {type(exc).__name__}: {exc}")
+        notes.append(f"{title} failed: {type(exc).__name__}: {exc}")
         return None
     if isinstance(found, str):
-        notes.append(f"Saliency not computed: {found}.")
+        notes.append(f"{title} not computed: {found}.")
         return None
     return found
 
@@ -166,20 +168,27 @@ def analyze_first(weights: ModelWeights, spec: ModelSpec | None, config: Config,
         notes.append("No model was given (--model), so model-level sections are not included.")
     elif "saliency" in config.sections:
         start = time.perf_counter()
-        saliency = _saliency(spec, config, progress, notes)
+        saliency = _model_section("Saliency", "saliency_phase", spec, config, progress, notes)
         saliency_s = time.perf_counter() - start
+    audit, bias_s = None, 0.0
+    if spec is not None and "bias" in config.sections:
+        start = time.perf_counter()
+        audit = _model_section("Bias audit", "bias_phase", spec, config, progress, notes,
+                               tuple(r.name for r in weights))
+        bias_s = time.perf_counter() - start
     tensors = tuple(results)
     compiles1, compile_s1 = compile_watch.snapshot()
     return Analysis(
         reportgen_version=__version__,
         model=model_info(weights),
         tensors=tensors,
-        alerts=model_alerts(tensors, config),
-        timings=Timings(stats_s=stats_s, spectral_s=spectral_s, saliency_s=saliency_s,
+        alerts=model_alerts(tensors, config, audit),
+        timings=Timings(stats_s=stats_s, spectral_s=spectral_s, saliency_s=saliency_s, bias_s=bias_s,
                         compile_count=compiles1 - compiles0, compile_s=compile_s1 - compile_s0),
         sections=config.sections,
         notes=tuple(notes),
         saliency=saliency,
+        bias=audit,
     )
 
 
@@ -194,6 +203,6 @@ def add_projections(base: Analysis, weights: ModelWeights, config: Config, progr
     t = base.timings
     tensors = tuple(results)
     return dataclasses.replace(
-        base, tensors=tensors, alerts=model_alerts(tensors, config), joint_maps=joints,
+        base, tensors=tensors, alerts=model_alerts(tensors, config, base.bias), joint_maps=joints,
         timings=dataclasses.replace(t, projection_s=projection_s, compile_count=t.compile_count + compiles1 - compiles0,
                                     compile_s=t.compile_s + compile_s1 - compile_s0))

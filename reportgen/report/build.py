@@ -8,6 +8,7 @@ from ..types import PERCENTILES, ROLES, Analysis, TensorAnalysis
 from . import fmt
 from .methods import ALERT_KINDS, METHODS
 from .maps import maps_section, neuron_map_figure
+from .bias import bias_section
 from .saliency import saliency_section
 from .spectral import spectral_facts, spectral_figure, spectral_section
 from .structure import (AlertItem, BarChart, Cell, DepthChart, FilterGrid, HeatmapChart, HistogramChart,
@@ -212,6 +213,10 @@ def build_report(a: Analysis) -> Report:
         why = next((n for n in a.notes if n.startswith("Saliency")),
                    "No model was given (--model MODULE:FACTORY), so there is nothing to attribute.")
         sections.append(saliency_section(a.saliency, why))
+    if "bias" in a.sections:
+        why = next((n for n in a.notes if n.startswith("Bias audit")),
+                   "No model was given (--model MODULE:FACTORY), so there are no predictions to audit.")
+        sections.append(bias_section(a.bias, why, lambda name: "#" + anchor(index[name]) if name in index else None))
     t = a.timings
     return Report(
         title=f"reportgen · {a.model.source}",

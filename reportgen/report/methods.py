@@ -105,6 +105,19 @@ METHODS: tuple[tuple[str, str], ...] = (
                         "and doubles, up to ig_max_steps (512), until the largest error is within "
                         "ig_tolerance (1%); every step count tried is reported. On ReLU networks the "
                         "integrand jumps at every kink on the path, so the error falls like 1/m."),
+    ("Bias audit", "Needs a ModelSpec with tabular inputs, groups (or a sensitive feature whose values define "
+                   "them) and sensitive_features. Per group: the rate of the positive prediction "
+                   "(bias_positive_class), accuracy, TPR and FPR; demographic parity difference = max − min "
+                   "positive rate; equalised-odds difference = the larger of the TPR and FPR ranges. Attribution "
+                   "share: each feature's mean |Integrated Gradients| towards the positive class (zeros baseline) "
+                   "over the sum for all features. Counterfactual: a two-valued sensitive feature has its values "
+                   "swapped (others are permuted across examples); the flip rate is the share of predictions "
+                   "that change. A sensitive feature is flagged when it ranks in the top 3 by share and its "
+                   "flip rate exceeds bias_flip_threshold (5%). Units: per hidden layer (the ModelSpec's "
+                   "intermediates), the bias_top_units with the largest |standardised mean difference| between "
+                   "the group with the lowest positive rate and the rest; for a plain Dense stack, also their "
+                   "weights to the outputs with every activation replaced by identity (the product of the "
+                   "later kernels) and the parity gap with the unit's incoming weights and bias zeroed."),
     ("sha256", "Of the file; for a directory, of the sorted list of (relative path, file sha256)."),
 )
 
@@ -128,6 +141,9 @@ ALERT_KINDS: dict[str, tuple[str, str]] = {
                      "directions dominate the layer, often from over-fitting or a too-large learning rate."),
     "under_trained": ("Near-random spectrum (alpha > 6)", "WeightWatcher's under-trained signal: the layer's "
                       "eigenvalues look like those of a random matrix, so it has learned little structure."),
+    "sensitive_feature": ("Sensitive feature drives predictions", "A protected attribute that is both among "
+                          "the strongest inputs and changes decisions when flipped means the model treats "
+                          "otherwise identical people differently: a fairness and often a legal problem."),
     "norm_outlier": ("Norm outlier", "A tensor far from its peers' scale is often a wrongly loaded, "
                      "rescaled or untrained layer."),
 }

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..types import PERCENTILES, Analysis, Saliency, TensorAnalysis, TensorStats
+from ..types import PERCENTILES, Analysis, BiasAudit, Saliency, TensorAnalysis, TensorStats
 
 SCHEMA_VERSION = 1
 
@@ -107,6 +107,22 @@ def _saliency(s: Saliency | None) -> dict | None:
         "notes": list(s.notes)}
 
 
+def _bias(b: BiasAudit | None) -> dict | None:
+    if b is None:
+        return None
+    return {
+        "n_examples": b.n_examples, "positive_class": b.positive_class, "outputs": list(b.output_names),
+        "groups": [dataclasses.asdict(g) for g in b.groups],
+        "parity_gap": b.parity_gap, "equalised_odds_gap": b.equalised_odds_gap,
+        "attribution_share": dict(zip(b.feature_names, b.attribution_share)),
+        "sensitive": [{"feature": f, "rank": r, "flip_rate": fl, "counterfactual": k,
+                       "expanded_weights": dict(zip(b.output_names, e))}
+                      for f, r, fl, k, e in zip(b.sensitive, b.sensitive_rank, b.flip_rate, b.counterfactual, b.expanded)],
+        "expanded_method": b.expanded_method,
+        "units": [dataclasses.asdict(u) for u in b.units],
+        "flagged": list(b.flagged), "notes": list(b.notes)}
+
+
 def analysis_to_dict(a: Analysis) -> dict:
     m = a.model
     return _clean({
@@ -125,4 +141,5 @@ def analysis_to_dict(a: Analysis) -> dict:
                                    "views": ["pca"] + (["umap"] if j.umap is not None else [])}
                                   for j in a.joint_maps]} if "projections" in a.sections else None,
         "saliency": _saliency(a.saliency),
+        "bias": _bias(a.bias),
     })

@@ -218,6 +218,7 @@ class Section:
     figures: tuple[Figure, ...] = ()
     table: Table | None = None
     table_intro: str = ""
+    extra_tables: tuple[tuple[str, Table], ...] = ()  # (intro, table) after the main one
 
 
 @dataclass(frozen=True)
