@@ -35,12 +35,12 @@ def test_demo_report_renders_offline(tmp_path):
     assert "Integrated Gradients completeness" in result.text and "within the 1% tolerance" in result.text
 
 
-def test_credit_demo_tabular_saliency_renders(tmp_path):
+def test_credit_demo_tabular_saliency_and_bias_render(tmp_path):
     out = tmp_path / "credit.html"
-    assert main(["demo", "credit", "-o", str(out), "-q", "--sections", "overview,saliency"]) == 0
+    assert main(["demo", "credit", "-o", str(out), "-q", "--sections", "overview,saliency,bias"]) == 0
     result = open_report(out)
     assert result.console_errors == [] and result.page_errors == []
-    assert result.n_plots >= 5 and result.n_rendered == result.n_plots  # feature shares + 4 strips
+    assert result.n_plots >= 6 and result.n_rendered == result.n_plots  # feature shares, 4 strips, bias shares
     # The planted dependence: the sensitive feature tops the feature table (ranked by IG).
     assert re.search(r"\ngroup\s+1\s", result.text), result.text[-2000:]
 
