@@ -111,6 +111,8 @@ def test_sidecar_and_demo_section(tmp_path):
     bias = data["bias"]
     assert bias["flagged"] == ["group"] and set(bias["attribution_share"]) >= {"group", "income"}
     assert bias["sensitive"][0]["flip_rate"] > 0.05 and bias["units"] and "gap_after_ablation" in bias["units"][0]
+    assert bias["flagged_units"] and all(u["gap_after_ablation"] < bias["parity_gap"] for u in bias["flagged_units"])
+    assert bias["input_tensor"] == "params/Dense_0/kernel"
     assert any(al["kind"] == "sensitive_feature" for al in data["alerts"])
     html = out.read_text()
     assert 'id="bias-units"' in html and 'id="bias-groups"' in html and "Sensitive feature drives predictions" in html

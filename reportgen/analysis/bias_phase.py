@@ -58,8 +58,7 @@ def _units(spec: ModelSpec, x: np.ndarray, in_group: np.ndarray, positive: int, 
     for layer, a in hidden.items():
         d = b.effect_sizes(a, in_group)
         leaf = layer.split("/")[-1]
-        tensor = next((t for t in tensor_names if leaf in t.replace(".", "/").split("/")
-                       and t.rsplit("/", 1)[-1].rsplit(".", 1)[-1] in ("kernel", "weight")), None)
+        tensor = _kernel_of(leaf, tensor_names)
         for u in np.argsort(-np.abs(d), kind="stable")[:config.bias_top_units]:
             out_w: tuple[float, ...] = ()
             gap = float("nan")
@@ -75,6 +74,12 @@ def _units(spec: ModelSpec, x: np.ndarray, in_group: np.ndarray, positive: int, 
         notes.append("The model is not a plain stack of Dense layers, so units are not ablated and their "
                      "weights to the outputs are not linearised.")
     return tuple(sorted(found, key=lambda u: -abs(u.effect_size)))
+
+
+def _kernel_of(layer: str, tensor_names: tuple[str, ...]) -> str | None:
+    """The weights file's kernel for a layer name (`Dense_1` -> `params/Dense_1/kernel`), if any."""
+    return next((t for t in tensor_names if layer in t.replace(".", "/").split("/")
+                 and t.rsplit("/", 1)[-1].rsplit(".", 1)[-1] in ("kernel", "weight")), None)
 
 
 def bias_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_names: tuple[str, ...]) -> BiasAudit | str:
@@ -112,6 +117,10 @@ def bias_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_names
             flips.append(float(np.mean((_predict(spec, spec.params, x2, config).argmax(1) == positive) != pred)))
             kinds.append(kind)
         expanded, method = _expanded(spec, x, js, config)
+        chain = b.dense_chain(spec.params)
+        acts = b.flatten_activations(spec.intermediates_fn(spec.params, x[:1])) if spec.intermediates_fn else {}
+        first = chain[0] if chain else next(iter(acts), "").split("/")[-1]
+        input_tensor = _kernel_of(first, tensor_names) if first else None
         # The group with the lowest positive rate against the rest: the units that tell them apart.
         low = min(rates, key=lambda r: r.positive_rate).group
         units = _units(spec, x, np.array([str(g) == low for g in groups]), positive, groups, tensor_names,
@@ -124,5 +133,6 @@ def bias_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_names
         groups=rates, positive_class=outputs[positive], output_names=outputs,
         parity_gap=parity, equalised_odds_gap=odds, sensitive=tuple(names[j] for j in js), feature_names=names,
         attribution_share=tuple(float(v) for v in shares), sensitive_rank=ranks, flip_rate=tuple(flips),
-        counterfactual=tuple(kinds), expanded=tuple(expanded), expanded_method=method, units=units,
+        counterfactual=tuple(kinds), expanded=tuple(expanded), expanded_method=method, input_tensor=input_tensor,
+        units=units,
         flagged=flagged, n_examples=len(x), notes=tuple(notes))

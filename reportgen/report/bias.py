@@ -24,17 +24,18 @@ def _weights(values: tuple[float, ...], outputs: tuple[str, ...]) -> str:
     return " · ".join(f"{o} {v:+.3g}" for o, v in zip(outputs, values)) or "—"
 
 
-def _features_table(a: BiasAudit, outputs: tuple[str, ...]) -> Table:
+def _features_table(a: BiasAudit, outputs: tuple[str, ...], href: Callable[[str | None], str | None]) -> Table:
     rows = []
     for name, rank, flip, kind, expanded in zip(a.sensitive, a.sensitive_rank, a.flip_rate, a.counterfactual,
                                                 a.expanded):
         share = a.attribution_share[a.feature_names.index(name)]
         rows.append((Cell(name), Cell(f"{rank} of {len(a.feature_names)}", sort=rank), Cell(fmt.percent(share), sort=share),
                      Cell(f"{fmt.percent(flip)} ({kind})", sort=flip), Cell(_weights(expanded, outputs)),
-                     Cell("flagged" if name in a.flagged else "no")))
+                     Cell("flagged" if name in a.flagged else "no"),
+                     Cell(a.input_tensor or "—", href=href(a.input_tensor))))
     return Table(headers=("Sensitive feature", "attribution rank", "share", "predictions changed",
-                          "linearised weight to outputs", "alert"),
-                 rows=tuple(rows), numeric=(False, True, True, True, False, False), id="bias-features")
+                          "linearised weight to outputs", "alert", "first-layer weights"),
+                 rows=tuple(rows), numeric=(False, True, True, True, False, False, False), id="bias-features")
 
 
 def _units_table(a: BiasAudit, outputs: tuple[str, ...], href: Callable[[str | None], str | None]) -> Table:
@@ -70,7 +71,7 @@ def bias_section(a: BiasAudit | None, note: str, href: Callable[[str | None], st
                        for i in order),
         methods=("Integrated Gradients",), shares=(tuple(a.attribution_share[i] for i in order),))
     extra = [("The sensitive features: their rank among all features by attribution, the share of predictions "
-              "a counterfactual changes, and their linearised weights to each output.", _features_table(a, outputs))]
+              "a counterfactual changes, and their linearised weights to each output.", _features_table(a, outputs, href))]
     if a.units:
         extra.append((f"Hidden units whose activation best separates group {low.group} (the lowest positive rate) "
                       "from the rest: standardised mean difference (effect size), their linearised weights to the "

@@ -119,7 +119,11 @@ def _bias(b: BiasAudit | None) -> dict | None:
                        "expanded_weights": dict(zip(b.output_names, e))}
                       for f, r, fl, k, e in zip(b.sensitive, b.sensitive_rank, b.flip_rate, b.counterfactual, b.expanded)],
         "expanded_method": b.expanded_method,
+        "input_tensor": b.input_tensor,
         "units": [dataclasses.asdict(u) for u in b.units],
+        # Units whose removal (incoming weights and bias zeroed) narrows the positive-rate gap.
+        "flagged_units": [{"layer": u.layer, "unit": u.unit, "tensor": u.tensor, "gap_after_ablation": u.gap_after_ablation}
+                          for u in b.units if u.gap_after_ablation < b.parity_gap],
         "flagged": list(b.flagged), "notes": list(b.notes)}
 
 
