@@ -8,13 +8,13 @@ from ..progress import Progress
 from ..types import BiasAudit, BiasUnit, ModelSpec
 from . import bias as b
 from .projection import evenly_spaced
-from .saliency_phase import _batched
+from .saliency_phase import batched
 
 
 def _predict(spec: ModelSpec, params, x: np.ndarray, config: Config) -> np.ndarray:
     from . import saliency as k
 
-    return _batched(k.logits, dict(x=x), config.saliency_batch, apply_fn=spec.apply_fn, params=params)
+    return batched(k.logits, dict(x=x), config.saliency_batch, apply_fn=spec.apply_fn, params=params)
 
 
 def _feature_index(spec: ModelSpec, feature) -> int:
@@ -27,7 +27,7 @@ def _shares(spec: ModelSpec, x: np.ndarray, positive: int, config: Config) -> np
     from . import saliency as k
 
     targets = np.full(len(x), positive, np.int32)
-    ig = _batched(k.integrated_gradients, dict(x=x, baseline=np.zeros_like(x), targets=targets),
+    ig = batched(k.integrated_gradients, dict(x=x, baseline=np.zeros_like(x), targets=targets),
                   config.saliency_batch, apply_fn=spec.apply_fn, params=spec.params, steps=config.ig_steps)
     mean_abs = np.abs(ig.reshape(len(x), -1)).mean(0)
     return mean_abs / mean_abs.sum() if mean_abs.sum() > 0 else mean_abs
@@ -41,7 +41,7 @@ def _expanded(spec: ModelSpec, x: np.ndarray, js: list[int], config: Config) -> 
     from . import saliency as k
 
     n_out = _predict(spec, spec.params, x[:1], config).shape[1]
-    grads = [_batched(k.gradient, dict(x=x, targets=np.full(len(x), c, np.int32)), config.saliency_batch,
+    grads = [batched(k.gradient, dict(x=x, targets=np.full(len(x), c, np.int32)), config.saliency_batch,
                       apply_fn=spec.apply_fn, params=spec.params).reshape(len(x), -1).mean(0) for c in range(n_out)]
     return [tuple(float(g[j]) for g in grads) for j in js], "mean input gradient"
 

@@ -9,7 +9,7 @@ from ..types import Attribution, Completeness, ModelSpec, Saliency
 from .projection import evenly_spaced
 
 
-def _batched(fn, arrays: dict[str, np.ndarray], batch: int, **static) -> np.ndarray:
+def batched(fn, arrays: dict[str, np.ndarray], batch: int, **static) -> np.ndarray:
     """fn over fixed-size batches of `arrays` (the last padded by repeating its final row): one compile."""
     import jax
 
@@ -110,13 +110,13 @@ def _integrated(spec: ModelSpec, x, baseline, targets, config: Config, progress:
     from . import saliency as k
 
     common = dict(apply_fn=spec.apply_fn, params=spec.params)
-    f_x = _batched(k.target_logits, dict(x=x, targets=targets), config.saliency_batch, **common)
-    f_b = _batched(k.target_logits, dict(x=baseline, targets=targets), config.saliency_batch, **common)
+    f_x = batched(k.target_logits, dict(x=x, targets=targets), config.saliency_batch, **common)
+    f_b = batched(k.target_logits, dict(x=baseline, targets=targets), config.saliency_batch, **common)
     delta_f = f_x.astype(np.float64) - f_b
     steps, ladder = config.ig_steps, []
     while True:
         progress.step(len(ladder) + 1, len(ladder) + 1, f"integrated gradients, {steps} steps")
-        attr = _batched(k.integrated_gradients, dict(x=x, baseline=baseline, targets=targets),
+        attr = batched(k.integrated_gradients, dict(x=x, baseline=baseline, targets=targets),
                         config.saliency_batch, steps=steps, **common)
         errors = _completeness(attr, delta_f)
         ladder.append((steps, float(errors.max())))
@@ -139,10 +139,10 @@ def _attribute(method: str, spec: ModelSpec, x, targets, indices, config: Config
         base = jax.random.PRNGKey(config.saliency_seed)
         # One key per example, from its index in the inputs: the same noise whatever the batching.
         keys = np.asarray(jax.vmap(lambda i: jax.random.fold_in(base, i))(np.asarray(indices, np.uint32)))
-        return _batched(k.smoothgrad, dict(x=x, targets=targets, keys=keys), config.saliency_batch,
+        return batched(k.smoothgrad, dict(x=x, targets=targets, keys=keys), config.saliency_batch,
                         sigma=sigma, samples=config.smoothgrad_samples, **common)
     fn = k.gradient if method == "gradient" else k.gradient_x_input
-    return _batched(fn, dict(x=x, targets=targets), config.saliency_batch, **common)
+    return batched(fn, dict(x=x, targets=targets), config.saliency_batch, **common)
 
 
 def _summarise(method: str, attr: np.ndarray, kind: str, shown: np.ndarray, targets: np.ndarray,
@@ -173,7 +173,7 @@ def saliency_phase(spec: ModelSpec, config: Config, progress: Progress) -> Salie
     x = inputs[examples].astype(np.float32)
     kind = spec.input_kind
     with progress.phase(f"saliency: {len(config.saliency_methods)} methods on {len(x)} examples"):
-        out = _batched(k.logits, dict(x=x), config.saliency_batch, apply_fn=spec.apply_fn, params=spec.params)
+        out = batched(k.logits, dict(x=x), config.saliency_batch, apply_fn=spec.apply_fn, params=spec.params)
         n_classes = out.shape[1]
         predictions = out.argmax(1).astype(np.int32)
         labels = None if spec.labels is None else np.asarray(spec.labels)[examples].astype(np.int32)

@@ -12,7 +12,7 @@ _MISSING = np.array([225, 225, 225], np.float64)  # a class no example was attri
 _GAP = 1  # canvas units between tiles
 
 
-def _block_mean(a: np.ndarray, side: int) -> np.ndarray:
+def block_mean(a: np.ndarray, side: int) -> np.ndarray:
     """Average-pool the last two axes so neither exceeds `side` (edges padded by repetition)."""
     h, w = a.shape[-2:]
     fh, fw = -(-h // side), -(-w // side)
@@ -41,12 +41,12 @@ def _inputs_rgb(inputs: np.ndarray) -> np.ndarray:
     lo, hi = float(inputs.min()), float(inputs.max())
     x = (inputs - lo) / (hi - lo) if hi > lo else np.zeros_like(inputs, np.float64)
     x = x if x.shape[-1] == 3 else np.repeat(x.mean(-1, keepdims=True), 3, axis=-1)
-    return 255 * np.moveaxis(_block_mean(np.moveaxis(x, -1, 1), MAX_TILE_SIDE), 1, -1)
+    return 255 * np.moveaxis(block_mean(np.moveaxis(x, -1, 1), MAX_TILE_SIDE), 1, -1)
 
 
 def grid_canvas(spec: AttributionGrid) -> np.ndarray:
     """All tiles in one RGBA image, _GAP units apart (gaps transparent); row 0 at the top."""
-    maps = _block_mean(spec.maps.astype(np.float64), MAX_TILE_SIDE)
+    maps = block_mean(spec.maps.astype(np.float64), MAX_TILE_SIDE)
     rows, _, th, tw = maps.shape
     inputs = _inputs_rgb(spec.inputs) if spec.inputs is not None else None
     base = None
@@ -93,7 +93,7 @@ def attribution_grid(spec: AttributionGrid):
     from bokeh.plotting import figure
 
     canvas = grid_canvas(spec)
-    th, tw = _block_mean(spec.maps[:1, :1], MAX_TILE_SIDE).shape[-2:]
+    th, tw = block_mean(spec.maps[:1, :1], MAX_TILE_SIDE).shape[-2:]
     H, W = canvas.shape[:2]
     label_chars = max(map(len, spec.row_labels), default=0)
     px = min(14.0, 96 / max(th, tw), (860 - label_chars * 6.4) / W)

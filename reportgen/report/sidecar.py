@@ -79,15 +79,15 @@ SIDECAR_MAP_SIDE = 32  # per-class mean maps are block-averaged to at most this 
 def _saliency(s: Saliency | None) -> dict | None:
     if s is None:
         return None
-    from .saliency_figures import _block_mean
+    from .saliency_figures import block_mean
 
     summary = {}
     for m in s.methods:
         if s.input_kind == "tabular":
             summary[m.method] = {"mean_abs_per_feature": dict(zip(s.feature_names, m.mean_abs.tolist()))}
         elif s.input_kind == "image":
-            means = _block_mean(m.class_means.astype(np.float64), SIDECAR_MAP_SIDE)
-            summary[m.method] = {"mean_abs_map": _block_mean(m.mean_abs.astype(np.float64), SIDECAR_MAP_SIDE).tolist(),
+            means = block_mean(m.class_means.astype(np.float64), SIDECAR_MAP_SIDE)
+            summary[m.method] = {"mean_abs_map": block_mean(m.mean_abs.astype(np.float64), SIDECAR_MAP_SIDE).tolist(),
                                  "class_mean_maps": dict(zip(s.class_names, means.tolist()))}
         else:
             summary[m.method] = {"mean_abs_per_position": m.mean_abs.tolist()}
