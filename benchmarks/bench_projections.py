@@ -47,7 +47,7 @@ def _report(path: Path, sections: str, env: dict, patch: str = "") -> dict:
     out = Path(tempfile.mkdtemp()) / "r.json"
     code = (patch + "from reportgen.cli import main\n"
             f"main(['report', {str(path)!r}, '-o', {str(out.with_suffix('.html'))!r}, '--json', {str(out)!r},"
-            f" '-q', '--sections', {sections!r}])\n")
+            f" '-q', '--timings', '--sections', {sections!r}])\n")
     wall = _python(code, env)
     timings = json.loads(out.read_text())["timings"]
     return {"wall_s": round(wall, 2), **{k: round(v, 2) for k, v in timings.items() if k.endswith("_s")}}

@@ -81,13 +81,13 @@ def check_writable(path: str | os.PathLike) -> None:
 def generate_report(source: Any, out: str | os.PathLike | None = "report.html",
                     spec: ModelSpec | None = None, config: Config | None = None,
                     json_out: str | os.PathLike | None = None,
-                    progress: Progress | None = None) -> Analysis:
+                    progress: Progress | None = None, card_out: str | os.PathLike | None = None) -> Analysis:
     """Load, analyze, build and render; write the HTML (and JSON) atomically. Returns the Analysis."""
     import dataclasses
 
     config = config or Config()
     progress = progress or Progress(enabled=False)
-    for target in (out, json_out):
+    for target in (out, json_out, card_out):
         if target is not None:
             check_writable(target)
     start = time.perf_counter()
@@ -116,7 +116,7 @@ def generate_report(source: Any, out: str | os.PathLike | None = "report.html",
                 packed = _pack_ahead(analysis)
             analysis = job.result()
         with progress.phase("rendering HTML"):
-            html = render_html(build_report(analysis), packed)
+            html = render_html(build_report(analysis, config.timings), packed)
         render_s = time.perf_counter() - t0
     analysis = dataclasses.replace(analysis, timings=dataclasses.replace(
         analysis.timings, load_s=load_s, render_s=render_s, total_s=time.perf_counter() - start))
@@ -124,6 +124,11 @@ def generate_report(source: Any, out: str | os.PathLike | None = "report.html",
         write_atomic(out, html)
         progress.note(f"wrote {out} ({len(html.encode()) / 1e6:.1f} MB)")
     if json_out is not None:
-        write_atomic(json_out, dumps_json(analysis_to_dict(analysis)))
+        write_atomic(json_out, dumps_json(analysis_to_dict(analysis, config.timings)))
         progress.note(f"wrote {json_out}")
+    if card_out is not None:
+        from .report.model_card import model_card
+
+        write_atomic(card_out, model_card(analysis, Path(out).name if out is not None else None))
+        progress.note(f"wrote {card_out}")
     return analysis

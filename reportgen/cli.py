@@ -28,6 +28,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="TOML", help="reportgen.toml with settings and thresholds")
     p.add_argument("--fail-on", choices=("warning", "error"),
                    help="exit 1 when an alert of this severity or worse is found (for release CI)")
+    p.add_argument("--timings", action="store_true",
+                   help="record wall times in the page footer and the sidecar (the files then differ run to run)")
+    p.add_argument("--model-card", metavar="MD",
+                   help="also write a Markdown summary for a model card's 'Model Examination' section")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--debug", action="store_true", help="show a traceback for bad input")
 
@@ -68,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     from .progress import Progress
 
     config = load_config(args.config, sections=args.sections, layout=getattr(args, "layout", None),
-                         progress=not args.quiet, disk_cache=True)
+                         progress=not args.quiet, disk_cache=True, timings=args.timings or None)
     progress = Progress(enabled=config.progress)
     from .modelspec import check_spec, load_factory, load_inputs
 
@@ -92,7 +96,7 @@ def _run(args: argparse.Namespace) -> int:
                         int(f) if f.strip().isdigit() else f.strip() for f in args.sensitive_features.split(",")))
                 spec = check_spec(spec, f"--model {args.model}")
     analysis = generate_report(source, out=args.output, config=config, json_out=args.json_out,
-                               spec=spec, progress=progress)
+                               spec=spec, progress=progress, card_out=args.model_card)
     if args.fail_on:
         worst = [a for a in analysis.alerts if _SEVERITY[a.severity] >= _SEVERITY[args.fail_on]]
         if worst:

@@ -23,6 +23,9 @@ class Config:
     strict: bool = False  # re-raise per-tensor analysis errors instead of recording them
     progress: bool = True
     disk_cache: bool = False  # keep compiled kernels on disk (the CLI turns it on; see compile_watch)
+    # Wall times in the page footer and the sidecar. Off by default: then the same input and
+    # version give byte-identical HTML and JSON (a release artefact can be checked by its hash).
+    timings: bool = False
     # Alert thresholds (DESIGN: they live in the config, not in the code that applies them).
     dead_rel: float = 1e-3  # unit dead when its max|w| <= dead_rel x the layer's median unit max|w|
     duplicate_cos: float = 0.995  # cosine similarity above which two units are near-duplicates

@@ -156,7 +156,7 @@ def test_alpha_alerts_name_the_over_and_under_trained_layers():
 
 def test_sidecar_and_page_carry_the_spectral_section(tmp_path):
     out, side = tmp_path / "r.html", tmp_path / "r.json"
-    assert main(["demo", "digits", "-o", str(out), "--json", str(side), "-q"]) == 0
+    assert main(["demo", "digits", "-o", str(out), "--json", str(side), "-q", "--timings"]) == 0
     data = json.loads(side.read_text())
     kernels = [t for t in data["tensors"] if t["name"].endswith("kernel")]
     assert len(kernels) == 4 and all(t["spectral"] is not None for t in kernels)

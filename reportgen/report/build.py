@@ -185,7 +185,17 @@ def _tensor_section(i: int, t: TensorAnalysis, n_alerts: int) -> TensorSection:
         n_alerts=n_alerts)
 
 
-def build_report(a: Analysis) -> Report:
+def _footer(a: Analysis, timings: bool) -> str:
+    if not timings:
+        return f"reportgen {a.reportgen_version}"
+    t = a.timings
+    return (f"reportgen {a.reportgen_version} · load {fmt.seconds(t.load_s)} · statistics "
+            f"{fmt.seconds(t.stats_s)} · spectral {fmt.seconds(t.spectral_s)} · neuron maps "
+            f"{fmt.seconds(t.projection_s)} · saliency {fmt.seconds(t.saliency_s)} · bias {fmt.seconds(t.bias_s)} · "
+            f"{t.compile_count} compilations, {fmt.seconds(t.compile_s)}")
+
+
+def build_report(a: Analysis, timings: bool = False) -> Report:
     index = {t.name: i for i, t in enumerate(a.tensors)}
     alerts = tuple(AlertItem(severity=al.severity, kind=al.kind, title=ALERT_KINDS[al.kind][0],
                              tensor=al.tensor, anchor=anchor(index[al.tensor]) if al.tensor in index else None,
@@ -217,15 +227,11 @@ def build_report(a: Analysis) -> Report:
         why = next((n for n in a.notes if n.startswith("Bias audit")),
                    "No model was given (--model MODULE:FACTORY), so there are no predictions to audit.")
         sections.append(bias_section(a.bias, why, lambda name: "#" + anchor(index[name]) if name in index else None))
-    t = a.timings
     return Report(
         title=f"reportgen · {a.model.source}",
         identity=_identity(a), cards=cards, alerts=alerts, overview=_overview_table(a),
         sections=tuple(sections),
         tensors=tuple(_tensor_section(i, t_, per_tensor[t_.name]) for i, t_ in enumerate(a.tensors)),
         methods=METHODS, notes=a.notes,
-        footer=(f"reportgen {a.reportgen_version} · load {fmt.seconds(t.load_s)} · statistics "
-                f"{fmt.seconds(t.stats_s)} · spectral {fmt.seconds(t.spectral_s)} · neuron maps "
-                f"{fmt.seconds(t.projection_s)} · saliency {fmt.seconds(t.saliency_s)} · "
-                f"{t.compile_count} compilations, {fmt.seconds(t.compile_s)}"),
+        footer=_footer(a, timings),
     )

@@ -260,7 +260,7 @@ def filter_grid(spec: FilterGrid):
     return p
 
 
-from .maps_figures import joint_map_chart, neuron_map_chart, neuron_map_item  # noqa: E402  (.style only)
+from .maps_figures import joint_map_chart, neuron_map_chart, neuron_map_item, stable_ids  # noqa: E402
 from .saliency_figures import attribution_grid, attribution_strip, feature_bars  # noqa: E402
 
 _BUILDERS = {BarChart: bar_chart, HistogramChart: histogram_chart, DepthChart: depth_chart,
@@ -280,6 +280,6 @@ def packed_item(spec) -> str:
 
     # Key order matters: Bokeh defines each model where it first appears, then refers to it.
     text = (neuron_map_item(spec) if isinstance(spec, NeuronMapChart)
-            else json.dumps(json_item(to_bokeh(spec)), separators=(",", ":")))
+            else stable_ids(json.dumps(json_item(to_bokeh(spec)), separators=(",", ":")), spec.id))
     raw = text.encode("utf-8")
     return base64.b64encode(zlib.compress(raw, 9)).decode("ascii")

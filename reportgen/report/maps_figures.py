@@ -182,7 +182,7 @@ def neuron_map_item(spec: NeuronMapChart) -> str:
         if stored is None:
             _TEMPLATES[key] = json_item(neuron_map_chart(spec))
             _store_template(key, _TEMPLATES[key])
-            return json.dumps(_TEMPLATES[key], separators=(",", ":"))
+            return stable_ids(json.dumps(_TEMPLATES[key], separators=(",", ":")), spec.id)
         _TEMPLATES[key] = stored
     item = copy.deepcopy(_TEMPLATES[key])
     bars, line = _scree_data(spec)
@@ -192,6 +192,25 @@ def neuron_map_item(spec: NeuronMapChart) -> str:
         data = by_columns.get(columns, _map_data(spec) if "unit" in columns else None)
         attributes["data"] = Serializer(deferred=False).encode(data)
         attributes["selected"]["attributes"]["indices"] = []
-    # Model ids made unique per figure (and stable from run to run) from the figure's own id.
-    suffix = re.sub(r"\W", "", spec.id)
-    return re.sub(r'"(p\d+)"', lambda m: f'"{m.group(1)}{suffix}"', json.dumps(item, separators=(",", ":")))
+    return stable_ids(json.dumps(item, separators=(",", ":")), spec.id)
+
+
+_ID = re.compile(r'"(id|root_id)":"([^"\\]+)"')
+
+
+def stable_ids(text: str, figure_id: str) -> str:
+    """Renumber a json_item's model ids from the figure's own id, in order of first appearance.
+
+    Bokeh's ids come from a process-wide counter, so they depend on what was built before
+    (other reports in the process, whether a map template came from the cache). Ids only ever
+    appear as the value of an "id" or "root_id" key (a quote inside a JSON string is escaped),
+    so this touches nothing else, and the same report gives the same bytes every time.
+    """
+    prefix = "p" + re.sub(r"\W", "", figure_id) + "_"
+    seen: dict[str, str] = {}
+
+    def renumber(m: re.Match) -> str:
+        new = seen.setdefault(m.group(2), f"{prefix}{len(seen)}")
+        return f'"{m.group(1)}":"{new}"'
+
+    return _ID.sub(renumber, text)

@@ -127,7 +127,8 @@ def _bias(b: BiasAudit | None) -> dict | None:
         "flagged": list(b.flagged), "notes": list(b.notes)}
 
 
-def analysis_to_dict(a: Analysis) -> dict:
+def analysis_to_dict(a: Analysis, timings: bool = False) -> dict:
+    """The sidecar; `timings` adds the wall times (otherwise null, so equal inputs give equal files)."""
     m = a.model
     return _clean({
         "schema_version": SCHEMA_VERSION,
@@ -138,7 +139,7 @@ def analysis_to_dict(a: Analysis) -> dict:
         "sections": list(a.sections),
         "tensors": [_tensor(t) for t in a.tensors],
         "alerts": [dataclasses.asdict(al) for al in a.alerts],
-        "timings": dataclasses.asdict(a.timings),
+        "timings": dataclasses.asdict(a.timings) if timings else None,
         "notes": list(a.notes),
         "projections": {"joint": [{"fan_in": j.fan_in, "layers": list(j.layers), "per_layer_cap": j.per_layer_cap,
                                    "explained_variance_ratio": list(j.explained_variance_ratio),
