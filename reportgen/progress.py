@@ -25,10 +25,12 @@ class Progress:
         self._write(f"reportgen: {label}...\n" if not self.live else f"reportgen: {label}...")
         try:
             yield
-        finally:
-            took = time.perf_counter() - start
-            self._write(f"\r\033[Kreportgen: {label} ({took:.1f} s)\n" if self.live
-                        else f"reportgen: {label}: done in {took:.1f} s\n" if took >= 1 else "")
+        except BaseException:
+            self._write("\n" if self.live else "")  # not "done": the caller reports what happened
+            raise
+        took = time.perf_counter() - start
+        self._write(f"\r\033[Kreportgen: {label} ({took:.1f} s)\n" if self.live
+                    else f"reportgen: {label}: done in {took:.1f} s\n" if took >= 1 else "")
 
     def step(self, i: int, n: int, what: str) -> None:
         """Per-item progress; only redrawn in place on a terminal (logs get no flood)."""

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from collections import deque
 
 import numpy as np
 
@@ -46,31 +48,52 @@ def _failed(result: TensorAnalysis, exc: Exception, config: Config) -> TensorAna
     return dataclasses.replace(result, errors=result.errors + (f"neuron map failed: {type(exc).__name__}: {exc}",))
 
 
+def _mapped(weights: ModelWeights, order: list[int], config: Config, nonlinear: list[str],
+            progress: Progress) -> dict[int, tuple | Exception]:
+    """_map of every layer in `order` on a small pool, a few in flight at a time.
+
+    Their eigh, matmuls and linkage run outside the GIL. The window (not the whole list at
+    once) matters on Ctrl-C: the pool's threads finish what is queued before the process can
+    exit, so only a few layers are left to wait for.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .pipeline import workers
+
+    found: dict[int, tuple | Exception] = {}
+    with ThreadPoolExecutor(workers(config)) as pool:
+        submit = lambda i: (i, pool.submit(_map, weights.tensors[i], config, weights.tensors[i].name in nonlinear))  # noqa: E731
+        queue = iter(order)
+        pending = deque(submit(i) for i in itertools.islice(queue, 2 * workers(config)))
+        while pending:
+            i, job = pending.popleft()
+            progress.step(len(found) + 1, len(order), weights.tensors[i].name)
+            try:
+                found[i] = job.result()
+            except Exception as exc:  # one bad tensor must not kill the report
+                found[i] = exc
+            nxt = next(queue, None)
+            if nxt is not None:
+                pending.append(submit(nxt))
+    return found
+
+
 def projection_phase(weights: ModelWeights, results: list[TensorAnalysis], config: Config, progress: Progress,
                      nonlinear: list[str]) -> tuple[list[TensorAnalysis], tuple[JointMap, ...]]:
     todo = [i for i, r in enumerate(weights) if is_matrix_like(r) and not results[i].errors]
     out = list(results)
     by_fan_in: dict[int, list[tuple[str, np.ndarray]]] = {}
     finishing = []  # (index, collect): UMAP/t-SNE run in the helper while later layers get their PCA
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .pipeline import workers
-
-    with progress.phase(f"neuron maps of {len(todo)} layers ({len(nonlinear)} with UMAP and t-SNE)"), \
-            ThreadPoolExecutor(workers(config)) as pool:
-        # A few layers at a time: their eigh, matmuls and linkage run outside the GIL. Layers
-        # with UMAP/t-SNE go first, so the helper's fits overlap the other layers' PCA.
-        order = sorted(todo, key=lambda i: weights.tensors[i].name not in nonlinear)
-        jobs = {i: pool.submit(_map, weights.tensors[i], config, weights.tensors[i].name in nonlinear) for i in order}
-        maps = [jobs[i] for i in todo]
-        for done, (i, job) in enumerate(zip(todo, maps), 1):
+    with progress.phase(f"neuron maps of {len(todo)} layers ({len(nonlinear)} with UMAP and t-SNE)"):
+        # Layers with UMAP/t-SNE go first, so the helper's fits overlap the other layers' PCA.
+        mapped = _mapped(weights, sorted(todo, key=lambda i: weights.tensors[i].name not in nonlinear), config,
+                         nonlinear, progress)
+        for i in todo:  # file order from here on: the cross-layer maps list layers by depth
             record = weights.tensors[i]
-            progress.step(done, len(todo), record.name)
-            try:
-                found, m = job.result()
-            except Exception as exc:  # one bad tensor must not kill the report
-                out[i] = _failed(out[i], exc, config)
+            if isinstance(mapped[i], Exception):
+                out[i] = _failed(out[i], mapped[i], config)
                 continue
+            found, m = mapped[i]
             if isinstance(found, str):
                 out[i] = dataclasses.replace(out[i], notes=out[i].notes + (f"Neuron map: {found}.",))
                 continue
