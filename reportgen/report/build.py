@@ -205,7 +205,7 @@ def build_report(a: Analysis, timings: bool = False) -> Report:
     n_err = sum(al.severity == "error" for al in a.alerts)
     n_warn = sum(al.severity == "warning" for al in a.alerts)
     cards = (("Parameters", fmt.compact(a.model.n_params)), ("Tensors", fmt.integer(a.model.n_tensors)),
-             ("Size", fmt.nbytes(a.model.size_bytes)), ("Alerts", f"{n_err} errors · {n_warn} warnings"))
+             ("Size", fmt.nbytes(a.model.size_bytes)), ("Alerts", f"{fmt.count(n_err, 'error')} · {fmt.count(n_warn, 'warning')}"))
     sections = [Section(id="model-charts", title="Where the parameters are",
                         intro="Parameter counts by tensor role and by top-level block.",
                         figures=(role_chart, block_chart))]

@@ -22,6 +22,11 @@ def integer(n: int) -> str:
     return f"{n:,}"
 
 
+def count(n: int, noun: str) -> str:
+    """3 errors, 1 warning: the noun pluralised with a plain s."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def compact(n: float) -> str:
     """1234567 -> 1.23M; for parameter counts in cards and axes."""
     for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):

@@ -62,7 +62,7 @@ def model_card(a: Analysis, report_name: str | None = None) -> str:
     rows = [("Parameters", f"{fmt.integer(m.n_params)} in {fmt.integer(m.n_tensors)} tensors ({_md(m.format)}, "
                            f"{m.layout} layout)"),
             ("Weights file sha256", f"`{m.sha256}`"),
-            ("Alerts", f"{n_err} errors, {n_warn} warnings"),
+            ("Alerts", f"{fmt.count(n_err, 'error')}, {fmt.count(n_warn, 'warning')}"),
             ("Dead / near-duplicate units", f"{dead} / {dup}")]
     for label, row in (("Spectral health (WeightWatcher α)", _spectral_row(a)), ("Saliency", _saliency_row(a)),
                        ("Bias audit", _bias_row(a))):
