@@ -33,27 +33,25 @@ def _shares(spec: ModelSpec, x: np.ndarray, positive: int, config: Config) -> np
     return mean_abs / mean_abs.sum() if mean_abs.sum() > 0 else mean_abs
 
 
-def _expanded(spec: ModelSpec, x: np.ndarray, js: list[int], config: Config) -> tuple[list[tuple[float, ...]], str]:
-    chain = b.dense_chain(spec.params)
+def _expanded(spec: ModelSpec, x: np.ndarray, js: list[int], chain: list[str] | None, n_out: int,
+              config: Config) -> tuple[list[tuple[float, ...]], str]:
     if chain is not None:
         product = b.chain_product(spec.params, chain)
         return [tuple(float(v) for v in product[j]) for j in js], "product of the dense kernels (ReLU as identity)"
     from . import saliency as k
 
-    n_out = _predict(spec, spec.params, x[:1], config).shape[1]
     grads = [batched(k.gradient, dict(x=x, targets=np.full(len(x), c, np.int32)), config.saliency_batch,
                       apply_fn=spec.apply_fn, params=spec.params).reshape(len(x), -1).mean(0) for c in range(n_out)]
     return [tuple(float(g[j]) for g in grads) for j in js], "mean input gradient"
 
 
-def _units(spec: ModelSpec, x: np.ndarray, in_group: np.ndarray, positive: int, groups: np.ndarray,
-           tensor_names: tuple[str, ...], config: Config, notes: list[str]) -> tuple[BiasUnit, ...]:
+def _units(spec: ModelSpec, x: np.ndarray, acts: dict[str, np.ndarray], chain: list[str] | None,
+           in_group: np.ndarray, positive: int, groups: np.ndarray, tensor_names: tuple[str, ...],
+           config: Config, notes: list[str]) -> tuple[BiasUnit, ...]:
     if spec.intermediates_fn is None:
         notes.append("The ModelSpec has no intermediates_fn, so no hidden units are examined.")
         return ()
-    acts = b.flatten_activations(spec.intermediates_fn(spec.params, x))
     hidden = dict(list(acts.items())[:-1])  # the last layer's output is the prediction itself
-    chain = b.dense_chain(spec.params)
     found = []
     for layer, a in hidden.items():
         d = b.effect_sizes(a, in_group)
@@ -116,15 +114,15 @@ def bias_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_names
             x2, kind = b.counterfactual(x, j, config.saliency_seed)
             flips.append(float(np.mean((_predict(spec, spec.params, x2, config).argmax(1) == positive) != pred)))
             kinds.append(kind)
-        expanded, method = _expanded(spec, x, js, config)
         chain = b.dense_chain(spec.params)
-        acts = b.flatten_activations(spec.intermediates_fn(spec.params, x[:1])) if spec.intermediates_fn else {}
+        expanded, method = _expanded(spec, x, js, chain, logits.shape[1], config)
+        acts = b.flatten_activations(spec.intermediates_fn(spec.params, x)) if spec.intermediates_fn else {}
         first = chain[0] if chain else next(iter(acts), "").split("/")[-1]
         input_tensor = _kernel_of(first, tensor_names) if first else None
         # The group with the lowest positive rate against the rest: the units that tell them apart.
         low = min(rates, key=lambda r: r.positive_rate).group
-        units = _units(spec, x, np.array([str(g) == low for g in groups]), positive, groups, tensor_names,
-                       config, notes)
+        units = _units(spec, x, acts, chain, np.array([str(g) == low for g in groups]), positive, groups,
+                       tensor_names, config, notes)
     flagged = tuple(names[j] for j, r, f in zip(js, ranks, flips) if r <= 3 and f > config.bias_flip_threshold)
     outputs = tuple(spec.class_names or ())
     if len(outputs) != logits.shape[1]:
