@@ -90,13 +90,15 @@ def generate_report(source: Any, out: str | os.PathLike | None = "report.html",
     for target in (out, json_out, card_out):
         if target is not None:
             check_writable(target)
+    from .analysis import device
+
+    device.use(config.device)  # a missing GPU is bad input: say so before reading gigabytes
     start = time.perf_counter()
     with progress.phase("reading weights"):
         weights = source if isinstance(source, ModelWeights) else load(source, config.layout)
     load_s = time.perf_counter() - start
     from .analysis.pipeline import add_projections, analyze_first
-    from .report.build import build_report
-    from .report.render import dumps_json, render_html, write_atomic
+    from .report.render import dumps_json, render_within, write_atomic
     from .report.sidecar import analysis_to_dict
 
     analysis = analyze_first(weights, _checked(spec), config, progress)
@@ -116,7 +118,7 @@ def generate_report(source: Any, out: str | os.PathLike | None = "report.html",
                 packed = _pack_ahead(analysis)
             analysis = job.result()
         with progress.phase("rendering HTML"):
-            html = render_html(build_report(analysis, config.timings), packed)
+            html = render_within(analysis, packed, config.max_report_mb, config.timings)
         render_s = time.perf_counter() - t0
     analysis = dataclasses.replace(analysis, timings=dataclasses.replace(
         analysis.timings, load_s=load_s, render_s=render_s, total_s=time.perf_counter() - start))

@@ -30,6 +30,11 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="exit 1 when an alert of this severity or worse is found (for release CI)")
     p.add_argument("--timings", action="store_true",
                    help="record wall times in the page footer and the sidecar (the files then differ run to run)")
+    p.add_argument("--device", choices=("cpu", "gpu"),
+                   help="run the JAX analyses on this device (default: the one JAX picks)")
+    p.add_argument("--max-mb", type=float, metavar="MB",
+                   help="size budget for the page (default 25; 0 = none): above it heatmaps get coarser, "
+                   "then per-tensor plots are left out, and the page says so")
     p.add_argument("--model-card", metavar="MD",
                    help="also write a Markdown summary for a model card's 'Model Examination' section")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -72,7 +77,8 @@ def _run(args: argparse.Namespace) -> int:
     from .progress import Progress
 
     config = load_config(args.config, sections=args.sections, layout=getattr(args, "layout", None),
-                         progress=not args.quiet, disk_cache=True, timings=args.timings or None)
+                         progress=not args.quiet, disk_cache=True, timings=args.timings or None,
+                         max_report_mb=args.max_mb, device=args.device)
     progress = Progress(enabled=config.progress)
     from .modelspec import check_spec, load_factory, load_inputs
 

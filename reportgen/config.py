@@ -22,6 +22,7 @@ class Config:
     layout: str | None = None  # force "flax" or "pytorch"; None infers from format and names
     strict: bool = False  # re-raise per-tensor analysis errors instead of recording them
     progress: bool = True
+    device: str | None = None  # "cpu" or "gpu"; None: the device JAX picks
     disk_cache: bool = False  # keep compiled kernels on disk (the CLI turns it on; see compile_watch)
     # Wall times in the page footer and the sidecar. Off by default: then the same input and
     # version give byte-identical HTML and JSON (a release artefact can be checked by its hash).
@@ -37,6 +38,9 @@ class Config:
     heatmap_max_cells: int = 256  # per side; larger matrices are block-pooled
     conv_max_out: int = 32  # output channels shown per conv layer
     conv_top_inputs: int = 8  # strongest input kernels shown per output channel
+    # The page's size limit: above it, heatmaps are pooled coarser, then per-tensor plots are
+    # left out (tensors with alerts last), and the page says so. 0 = no limit.
+    max_report_mb: float = 25.0
     # Spectral diagnostics (defaults are WeightWatcher 0.7.7's)
     alpha_low: float = 2.0  # alpha below this: over-trained (over-fit, heavy-tailed) layer
     alpha_high: float = 6.0  # alpha above this: under-trained (near random) layer
@@ -125,6 +129,10 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         if f.name in values and f.type in ("float", "int") and not isinstance(values[f.name], (int, float)):
             raise InputError(f"config key {f.name!r} must be a number, not {values[f.name]!r}")
     _check_saliency(values)
+    if values.get("max_report_mb", 0) < 0:
+        raise InputError(f"max_report_mb must be 0 (no limit) or a size in MB, not {values['max_report_mb']!r}")
+    if values.get("device") not in (None, "cpu", "gpu"):
+        raise InputError(f"device must be 'cpu' or 'gpu', not {values['device']!r}")
     if values.get("layout") not in (None, "flax", "pytorch"):
         raise InputError(f"layout must be 'flax' or 'pytorch', not {values['layout']!r}")
     return Config(**values)

@@ -135,6 +135,10 @@ class Heatmap:
     block_cols: int = 1
     clip: float = 0.0  # |w| mapped to the ends of the colour scale
     outliers: tuple[tuple[int, int, float], ...] = ()  # (cell row, cell col, value) beyond clip
+    # The same matrix pooled to half and a quarter of the side (None: it fits that side already),
+    # with the same clip, from the weights (not from the codes, whose saturated cells have lost
+    # their order): the page-size budget's coarser views.
+    coarser: tuple["Heatmap | None", ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -386,6 +390,7 @@ class Timings:
     total_s: float = 0.0
     compile_count: int = 0
     compile_s: float = 0.0
+    device: str = ""  # the JAX platform the analyses ran on
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,8 @@ def test_bad_input_exits_2_with_one_line_and_no_file(tmp_path, capsys, content):
     (["report", "{model}", "--sections", "stats,bogus"], "unknown section"),
     (["report", "{model}", "--layout", "sideways"], "invalid choice"),
     (["demo", "nonexistent"], "invalid choice"),
+    (["report", "{model}", "--max-mb", "-1"], "max_report_mb must be 0"),
+    (["report", "{model}", "--device", "tpu"], "invalid choice"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_usage_errors_exit_2(tmp_path, capsys, argv, needle):
@@ -102,6 +104,25 @@ def test_usage_errors_exit_2(tmp_path, capsys, argv, needle):
     assert main(argv + ["-q"] if argv[0] in ("report", "demo") else argv) == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+def test_device_flag(tmp_path, capsys):
+    import jax
+    from safetensors.numpy import save_file
+
+    save_file({"a.weight": np.ones((8, 8), np.float32)}, str(tmp_path / "m.safetensors"))
+    side = tmp_path / "r.json"
+    assert main(["report", str(tmp_path / "m.safetensors"), "-o", str(tmp_path / "r.html"), "--json", str(side),
+                 "--device", "cpu", "--timings", "-q", "--sections", "stats"]) == 0
+    assert json.loads(side.read_text())["timings"]["device"] == "cpu"
+    assert "on cpu" in (tmp_path / "r.html").read_text()
+    if not any(d.platform == "gpu" for d in jax.devices()):
+        out = tmp_path / "g.html"
+        capsys.readouterr()
+        assert main(["report", str(tmp_path / "m.safetensors"), "-o", str(out), "--device", "gpu", "-q"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "JAX sees no GPU here (it has: cpu)" in err and not out.exists()
+    jax.config.update("jax_default_device", None)
 
 
 def test_fail_on_error_exits_1_and_still_writes(tmp_path):

@@ -38,6 +38,29 @@ def test_safetensors_pytorch_names(tmp_path):
     assert len(w.sha256) == 64
 
 
+def test_gpt2_conv1d_kernels_are_read_in_out(tmp_path):
+    """HF GPT-2's Conv1D stores (in, out) under `.weight` names: units are its columns."""
+    from safetensors.numpy import save_file
+
+    from reportgen.analysis.units import unit_matrix
+    from reportgen.report.sidecar import analysis_to_dict
+
+    rng = np.random.default_rng(0)
+    c_attn = rng.normal(size=(8, 24)).astype(np.float32)  # 8 inputs, 24 outputs (q, k, v)
+    arrays = {"h.0.attn.c_attn.weight": c_attn, "h.0.mlp.c_fc.weight": rng.normal(size=(8, 32)).astype(np.float32),
+              "lm_head.weight": rng.normal(size=(50, 8)).astype(np.float32), "h.0.ln_1.weight": np.ones(8, np.float32)}
+    save_file(arrays, str(tmp_path / "model.safetensors"))
+    w = reportgen.load(tmp_path / "model.safetensors")
+    by = {t.name: t for t in w}
+    assert w.layout == "pytorch" and by["lm_head.weight"].layout == "pytorch"
+    assert by["h.0.attn.c_attn.weight"].layout == by["h.0.mlp.c_fc.weight"].layout == "flax"
+    np.testing.assert_array_equal(unit_matrix(c_attn, "dense", by["h.0.attn.c_attn.weight"].layout), c_attn.T)
+    side = analysis_to_dict(reportgen.analyze(w, config=reportgen.Config(progress=False, sections=("stats",))))
+    notes = {t["name"]: t["notes"] for t in side["tensors"]}
+    assert any("Conv1D" in n for n in notes["h.0.attn.c_attn.weight"]) and not notes["lm_head.weight"]
+    assert reportgen.load(tmp_path / "model.safetensors", layout="pytorch").tensors[0].layout == "pytorch"
+
+
 def test_safetensors_bfloat16_and_float16(tmp_path):
     from safetensors.numpy import save_file
 

@@ -10,7 +10,7 @@ import numpy as np
 from ..config import Config
 from ..types import Alert, BiasAudit, TensorAnalysis
 
-_ORDER = {"error": 0, "warning": 1, "info": 2}
+SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 _KERNEL_ROLES = ("dense", "conv", "embedding")
 
 
@@ -104,4 +104,4 @@ def model_alerts(tensors: Sequence[TensorAnalysis], config: Config | None = None
     config = config or Config()
     alerts = ([a for t in tensors for a in _tensor_alerts(t, config)] + _norm_outliers(tensors, config)
               + bias_alerts(audit, config))
-    return tuple(sorted(alerts, key=lambda a: _ORDER[a.severity]))
+    return tuple(sorted(alerts, key=lambda a: SEVERITY_RANK[a.severity]))

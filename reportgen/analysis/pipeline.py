@@ -11,7 +11,7 @@ from .._version import __version__
 from ..config import Config
 from ..progress import Progress
 from ..types import Analysis, ModelInfo, ModelSpec, ModelWeights, TensorAnalysis, TensorRecord, Timings
-from . import compile_watch
+from . import compile_watch, device
 from .alerts import model_alerts
 from .projection_phase import nonlinear_layers, projection_phase, start_helper
 from .units import is_matrix_like
@@ -141,6 +141,7 @@ def analyze_first(weights: ModelWeights, spec: ModelSpec | None, config: Config,
 
     Starts the UMAP/t-SNE helper first, so that it warms up while these run.
     """
+    platform = device.use(config.device)
     if config.disk_cache:
         compile_watch.use_disk_cache()
     compiles0, compile_s0 = compile_watch.snapshot()
@@ -184,7 +185,8 @@ def analyze_first(weights: ModelWeights, spec: ModelSpec | None, config: Config,
         tensors=tensors,
         alerts=model_alerts(tensors, config, audit),
         timings=Timings(stats_s=stats_s, spectral_s=spectral_s, saliency_s=saliency_s, bias_s=bias_s,
-                        compile_count=compiles1 - compiles0, compile_s=compile_s1 - compile_s0),
+                        compile_count=compiles1 - compiles0, compile_s=compile_s1 - compile_s0,
+                        device=platform),
         sections=config.sections,
         notes=tuple(notes),
         saliency=saliency,

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..types import PERCENTILES, Histogram, TensorStats
+from . import device
 
 HIST_BINS = 64
 
@@ -97,7 +98,7 @@ def tensor_stats(array: np.ndarray) -> tuple[TensorStats, Histogram]:
     # XLA:CPU sorts ~20x slower than numpy's introselect (5.3 s vs 0.24 s for 12M floats,
     # measured here), so on the CPU backend percentiles come from numpy on the host copy the
     # tensor already has; on accelerators they stay inside the compiled kernel.
-    on_device = jax.default_backend() != "cpu"
+    on_device = device.platform() != "cpu"
     out = jax.device_get(_stats_kernel(flat, with_percentiles=on_device))
     *scalars, pct, abs_pct, lo, hi, counts = out
     if not on_device:

@@ -1,6 +1,7 @@
 """Pixel-budgeted views of kernels: block-pooled heatmaps and Distill-style conv filter tiles."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -43,14 +44,32 @@ def quantize(values: np.ndarray, clip: float) -> np.ndarray:
     return codes
 
 
-def heatmap(m: np.ndarray, max_cells: int, clip_percentile: float = 99.5, max_outliers: int = 64) -> Heatmap:
+def heatmap(m: np.ndarray, max_cells: int, clip_percentile: float = 99.5, max_outliers: int = 64,
+            coarser_levels: int = 2) -> Heatmap:
+    """The unit matrix pooled to at most max_cells per side, plus `coarser_levels` views at half,
+    a quarter, ... of that side (None where the matrix fits already; for the page-size budget),
+    all with one colour limit."""
     pooled, bh, bw = pool_signed_extreme(m, max_cells, max_cells)
-    finite = np.isfinite(pooled)
     clip = clip_level(pooled, clip_percentile)
+    coarser: list[Heatmap | None] = []
+    for level in range(1, coarser_levels + 1):
+        side = max(1, max_cells >> level)
+        if max(pooled.shape) <= side:  # within this side already
+            coarser.append(None)
+            continue
+        # The extreme of a block of blocks is the extreme of the whole block: pooling the pooled
+        # matrix is exact (block edges align, zero padding never wins, NaN propagates).
+        again, fr, fc = pool_signed_extreme(pooled, side, side)
+        coarser.append(_coded(again, m.shape, bh * fr, bw * fc, clip, max_outliers))
+    return dataclasses.replace(_coded(pooled, m.shape, bh, bw, clip, max_outliers), coarser=tuple(coarser))
+
+
+def _coded(pooled: np.ndarray, shape: tuple[int, ...], bh: int, bw: int, clip: float, max_outliers: int) -> Heatmap:
+    finite = np.isfinite(pooled)
     codes = quantize(pooled, clip)
     over = np.argwhere(finite & (np.abs(np.where(finite, pooled, 0)) > clip))
     over = sorted(over.tolist(), key=lambda rc: -abs(pooled[rc[0], rc[1]]))[:max_outliers]
-    return Heatmap(codes=codes, n_rows=m.shape[0], n_cols=m.shape[1], block_rows=bh, block_cols=bw,
+    return Heatmap(codes=codes, n_rows=shape[0], n_cols=shape[1], block_rows=bh, block_cols=bw,
                    clip=clip, outliers=tuple((r, c, float(pooled[r, c])) for r, c in over))
 
 

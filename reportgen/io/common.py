@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..types import Layout, ModelWeights, TensorRecord
-from .roles import infer_layout, infer_role
+from .roles import CONV1D_NOTE, infer_layout, infer_role, is_conv1d_kernel
 
 _CHUNK = 1 << 22
 
@@ -97,16 +97,18 @@ def build_weights(
     """Turn (name, shape, dtype, reader[, note]) entries into a ModelWeights with roles and layout."""
     entries = list(entries)
     chosen: Layout = layout or infer_layout((e[0] for e in entries), default_layout)
-    tensors = tuple(
-        TensorRecord(name=n, shape=tuple(int(d) for d in s), dtype=d,
-                     role=infer_role(n, tuple(s), d), layout=chosen, reader=r, note=rest[0] if rest else "")
-        for n, s, d, r, *rest in entries
-    )
+    tensors = []
+    for n, s, d, r, *rest in entries:
+        shape, note, own = tuple(int(x) for x in s), rest[0] if rest else "", chosen
+        if layout is None and chosen == "pytorch" and is_conv1d_kernel(n, shape):
+            own, note = "flax", "; ".join(filter(None, (note, CONV1D_NOTE)))
+        tensors.append(TensorRecord(name=n, shape=shape, dtype=d, role=infer_role(n, shape, d), layout=own,
+                                    reader=r, note=note))
     return ModelWeights(
         source=source,
         format=format,
         layout=chosen,
         sha256=sha256 if sha256 is not None else sha256_files(files),
         size_bytes=sum(p.stat().st_size for p in files),
-        tensors=tensors,
+        tensors=tuple(tensors),
     )

@@ -48,3 +48,13 @@ def infer_layout(names: Iterable[str], default: Layout) -> Layout:
     if torch_votes == flax_votes:
         return default
     return "pytorch" if torch_votes > flax_votes else "flax"
+
+
+# Hugging Face's GPT-2 family stores its projections as `Conv1D` modules: `.weight` names, but
+# (in, out) kernels, the transpose of nn.Linear's.
+_CONV1D = re.compile(r"(^|[./])(c_attn|q_attn|c_proj|c_fc)[./]weight$")
+CONV1D_NOTE = "GPT-2 Conv1D kernel: stored (in, out) despite its PyTorch name, and read so."
+
+
+def is_conv1d_kernel(name: str, shape: tuple[int, ...]) -> bool:
+    return len(shape) == 2 and bool(_CONV1D.search(name))

@@ -192,7 +192,7 @@ def _footer(a: Analysis, timings: bool) -> str:
     return (f"reportgen {a.reportgen_version} · load {fmt.seconds(t.load_s)} · statistics "
             f"{fmt.seconds(t.stats_s)} · spectral {fmt.seconds(t.spectral_s)} · neuron maps "
             f"{fmt.seconds(t.projection_s)} · saliency {fmt.seconds(t.saliency_s)} · bias {fmt.seconds(t.bias_s)} · "
-            f"{t.compile_count} compilations, {fmt.seconds(t.compile_s)}")
+            f"{t.compile_count} compilations, {fmt.seconds(t.compile_s)}" + (f" · on {t.device}" if t.device else ""))
 
 
 def build_report(a: Analysis, timings: bool = False) -> Report:

@@ -41,11 +41,14 @@ def pack_figures(report: Report, skip: tuple[type, ...] = ()) -> dict[str, str]:
 
 
 def render_html(report: Report, packed: dict[str, str] | None = None) -> str:
-    """The page; `packed` holds figures already packed by pack_figures (same ids, same specs)."""
+    """The page; `packed` holds figures already packed by pack_figures (same ids, same specs).
+
+    Figures missing from `packed` are packed into it, so that rendering again reuses them.
+    """
     from markupsafe import Markup
 
     env = _environment()
-    packed = dict(packed or {})
+    packed = {} if packed is None else packed
     for f in figures_of(report):
         if f.id not in packed:
             packed[f.id] = packed_item(f)
@@ -56,6 +59,28 @@ def render_html(report: Report, packed: dict[str, str] | None = None) -> str:
         css=Markup((templates / "report.css").read_text(encoding="utf-8")),
         page_js=Markup((templates / "report.js").read_text(encoding="utf-8")),
     )
+
+
+def render_within(analysis, packed: dict[str, str], budget_mb: float, timings: bool = False) -> str:
+    """The page, degraded by report.budget until it is at most budget_mb (0: no budget)."""
+    import dataclasses
+
+    from .budget import fit
+    from .build import build_report
+
+    pages: list[str] = []
+
+    def page_bytes(a, changed: set[str]) -> int:
+        for stale in changed:
+            packed.pop(stale, None)
+        pages.append(render_html(build_report(a, timings), packed))
+        return len(pages[-1].encode("utf-8"))
+
+    shown, note = fit(analysis, int(budget_mb * 1e6), page_bytes)
+    if note is None:
+        return pages[-1]
+    # The note itself adds a few hundred bytes: negligible beside any budget above BokehJS.
+    return render_html(build_report(dataclasses.replace(shown, notes=(note, *shown.notes)), timings), packed)
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> None:
