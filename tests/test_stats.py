@@ -39,6 +39,27 @@ def test_stats_match_numpy(shape, dtype):
     np.testing.assert_allclose(got.abs_percentiles, ref["abs_percentiles"], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16])
+def test_big_tensors_in_blocks_match_numpy(dtype):
+    """Above CHUNK values the statistics come from two passes over blocks (bounded memory)."""
+    from reportgen.analysis.stats import CHUNK
+
+    rng = np.random.default_rng(7)
+    x = (rng.standard_t(5, size=CHUNK + 123_457) * 0.05 + 0.01).astype(dtype)
+    x[::1000] = 0
+    x[5], x[CHUNK + 9], x[17] = np.nan, np.inf, -np.inf
+    (got, hist), ref = tensor_stats(x.reshape(-1, 7)), _reference(x)
+    for key in ("mean", "std", "min", "max", "abs_mean", "rms", "frobenius_norm", "kurtosis"):
+        np.testing.assert_allclose(getattr(got, key), ref[key], rtol=1e-5, err_msg=key)
+    for key in ("sparsity", "near_zero_fraction", "nan_count", "inf_count"):
+        assert getattr(got, key) == pytest.approx(ref[key], abs=1e-7), key
+    np.testing.assert_allclose(got.percentiles, ref["percentiles"], rtol=1e-6)
+    np.testing.assert_allclose(got.abs_percentiles, ref["abs_percentiles"], rtol=1e-6)
+    f = x[np.isfinite(x)].astype(np.float32)
+    expect, _ = np.histogram(f, bins=len(hist.counts), range=(hist.edges[0], hist.edges[-1]))
+    assert np.abs(np.array(hist.counts) - expect).max() <= 2 and sum(hist.counts) == f.size  # edge rounding
+
+
 def test_non_finite_values_are_counted_and_excluded():
     x = np.arange(12, dtype=np.float32).reshape(3, 4)
     x[0, 0], x[1, 1], x[2, 2] = np.nan, np.inf, -np.inf

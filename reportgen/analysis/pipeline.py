@@ -13,6 +13,7 @@ from ..progress import Progress
 from ..types import Analysis, ModelInfo, ModelSpec, ModelWeights, TensorAnalysis, TensorRecord, Timings
 from . import compile_watch, device
 from .alerts import model_alerts
+from .inflight import ByteGate, gate_for, working_bytes
 from .projection_phase import nonlinear_layers, projection_phase, start_helper
 from .units import is_matrix_like
 
@@ -63,12 +64,13 @@ def _analyze_tensor(record: TensorRecord, config: Config) -> TensorAnalysis:
     return TensorAnalysis(**base, **found, notes=tuple(notes))
 
 
-def _spectral_one(record: TensorRecord, config: Config) -> dict:
+def _spectral_one(record: TensorRecord, config: Config, gate: ByteGate) -> dict:
     from .spectral import tensor_spectral
 
     try:
-        result = tensor_spectral(record.load(), record.role, record.layout,
-                                 config.spectral_min_evals, config.spectral_max_evals)
+        with gate.hold(working_bytes(record)):
+            result = tensor_spectral(record.load(), record.role, record.layout,
+                                     config.spectral_min_evals, config.spectral_max_evals)
     except Exception as exc:  # one bad tensor must not kill the report
         if config.strict:
             raise
@@ -87,7 +89,8 @@ def _spectral_phase(weights: ModelWeights, results: list[TensorAnalysis], config
     out = list(results)
     with progress.phase(f"spectral analysis of {len(todo)} matrices"), \
             ThreadPoolExecutor(workers(config)) as pool:
-        futures = {pool.submit(_spectral_one, weights.tensors[i], config): i for i in todo}
+        gate = gate_for([weights.tensors[i] for i in todo])
+        futures = {pool.submit(_spectral_one, weights.tensors[i], config, gate): i for i in todo}
         for done, future in enumerate(as_completed(futures), 1):
             i = futures[future]
             progress.step(done, len(todo), weights.tensors[i].name)

@@ -107,20 +107,22 @@ def neuron_map_async(m: np.ndarray, config: Config, nonlinear: bool, groups: np.
     elif nonlinear:
         notes.append(f"UMAP and t-SNE need at least {embed2d.MIN_POINTS} units.")
     idx, top = _top_inputs(sub)
+    # Only the map's own small arrays wait for UMAP/t-SNE: a closure holding `sub` or `coords`
+    # would keep tens of MB per layer alive until every layer is collected.
+    done = dict(n_units=n, fan_in=d, shown=shown.astype(np.int32), norms=np.linalg.norm(sub, axis=1).astype(np.float32),
+                top_inputs=idx, top_weights=top, pca=coords[:, :2].astype(np.float32),
+                explained_variance_ratio=tuple(float(v) for v in p.explained_variance_ratio),
+                clusters=labels, n_clusters=k, silhouette=sil,
+                groups=None if groups is None else groups[shown].astype(np.int32), group_label=group_label)
+    del m, sub, coords, p
 
     def finish() -> NeuronMap:
         umap_xy = tsne_xy = None
         if pending is not None:
             pick, umap_future, tsne_future = pending
-            umap_xy, tsne_xy = (np.full((len(shown), 2), np.nan, np.float32) for _ in range(2))
+            umap_xy, tsne_xy = (np.full((len(done["shown"]), 2), np.nan, np.float32) for _ in range(2))
             umap_xy[pick], tsne_xy[pick] = umap_future.result(), tsne_future.result()
-        return NeuronMap(
-            n_units=n, fan_in=d, shown=shown.astype(np.int32), norms=np.linalg.norm(sub, axis=1).astype(np.float32),
-            top_inputs=idx, top_weights=top, pca=coords[:, :2].astype(np.float32), umap=umap_xy, tsne=tsne_xy,
-            explained_variance_ratio=tuple(float(v) for v in p.explained_variance_ratio),
-            clusters=labels, n_clusters=k, silhouette=sil,
-            groups=None if groups is None else groups[shown].astype(np.int32), group_label=group_label,
-            notes=tuple(notes))
+        return NeuronMap(**done, umap=umap_xy, tsne=tsne_xy, notes=tuple(notes))
 
     return finish
 
@@ -132,18 +134,19 @@ def neuron_map(m: np.ndarray, config: Config, nonlinear: bool, groups: np.ndarra
     return found if isinstance(found, str) else found()
 
 
-def joint_map_async(fan_in: int, layers: list[tuple[str, np.ndarray]], config: Config) -> Callable[[], JointMap] | None:
-    """Unit directions (L2-normalised rows) of layers sharing an input dimension, projected together."""
-    cap = max(20, config.joint_points // len(layers))
-    parts, layer_of, unit_of = [], [], []
-    for i, (_, m) in enumerate(layers):
-        pick = evenly_spaced(m.shape[0], cap)
-        rows = np.asarray(m[pick], np.float32)
-        norms = np.linalg.norm(rows, axis=1, keepdims=True)
-        parts.append(rows / np.where(norms > 0, norms, 1))
-        layer_of.append(np.full(len(pick), i, np.int32))
-        unit_of.append(pick.astype(np.int32))
-    x = np.concatenate(parts)
+def joint_rows(m: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """A layer's part of a cross-layer map: `cap` evenly spaced unit directions (L2-normalised
+    rows) and their unit indices; a copy, so the layer's weights can be released."""
+    pick = evenly_spaced(m.shape[0], cap)
+    rows = np.asarray(m[pick], np.float32)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1), pick.astype(np.int32)
+
+
+def joint_map_async(fan_in: int, layers: list[tuple[str, np.ndarray, np.ndarray]], cap: int,
+                    config: Config) -> Callable[[], JointMap] | None:
+    """Layers sharing an input dimension, (name, rows, units) from joint_rows, projected together."""
+    x = np.concatenate([rows for _, rows, _ in layers])
     p = pca(x)
     if p is None:
         return None
@@ -152,17 +155,14 @@ def joint_map_async(fan_in: int, layers: list[tuple[str, np.ndarray]], config: C
     if x.shape[0] >= embed2d.MIN_POINTS:
         umap_future = embed_worker.umap(coords, coords[:, :2], config.umap_neighbors, config.projection_seed,
                                         config.umap_epochs, config.disk_cache)
+    layer_of = np.concatenate([np.full(len(units), i, np.int32) for i, (_, _, units) in enumerate(layers)])
 
     def finish() -> JointMap:
-        return JointMap(fan_in=fan_in, layers=tuple(name for name, _ in layers), layer_of=np.concatenate(layer_of),
-                        unit_of=np.concatenate(unit_of), pca=coords[:, :2].astype(np.float32),
+        return JointMap(fan_in=fan_in, layers=tuple(name for name, _, _ in layers), layer_of=layer_of,
+                        unit_of=np.concatenate([units for _, _, units in layers]),
+                        pca=coords[:, :2].astype(np.float32),
                         umap=None if umap_future is None else umap_future.result(),
                         explained_variance_ratio=tuple(float(v) for v in p.explained_variance_ratio[:10]),
                         per_layer_cap=cap)
 
     return finish
-
-
-def joint_map(fan_in: int, layers: list[tuple[str, np.ndarray]], config: Config) -> JointMap | None:
-    found = joint_map_async(fan_in, layers, config)
-    return None if found is None else found()

@@ -13,18 +13,26 @@ NAN_CODE = 255
 
 def pool_signed_extreme(m: np.ndarray, max_rows: int, max_cols: int) -> tuple[np.ndarray, int, int]:
     """Pool to at most max_rows x max_cols cells, keeping each block's largest-|w| value with its
-    sign so that clusters of high or low values survive; a block with any NaN pools to NaN."""
+    sign so that clusters of high or low values survive; a block with any NaN pools to NaN.
+
+    Works a band of block-rows at a time (~16 MB), so a large embedding costs no full copies."""
     rows, cols = m.shape
     bh, bw = math.ceil(rows / max_rows), math.ceil(cols / max_cols)
     if bh == bw == 1:
         return np.asarray(m, np.float32), 1, 1
     r2, c2 = math.ceil(rows / bh), math.ceil(cols / bw)
-    padded = np.zeros((r2 * bh, c2 * bw), np.float32)
-    padded[:rows, :cols] = m
-    blocks = padded.reshape(r2, bh, c2, bw).transpose(0, 2, 1, 3).reshape(r2, c2, bh * bw)
-    score = np.abs(np.nan_to_num(blocks, nan=0.0, posinf=np.inf, neginf=np.inf))
-    pooled = np.take_along_axis(blocks, score.argmax(-1)[..., None], -1)[..., 0]
-    pooled[np.isnan(blocks).any(-1)] = np.nan
+    pooled = np.empty((r2, c2), np.float32)
+    step = max(1, (1 << 22) // (bh * c2 * bw))  # block-rows per band
+    for r0 in range(0, r2, step):
+        r1 = min(r2, r0 + step)
+        src = m[r0 * bh: r1 * bh]
+        band = np.zeros(((r1 - r0) * bh, c2 * bw), np.float32)  # zero padding never wins a block
+        band[:src.shape[0], :cols] = src
+        blocks = band.reshape(r1 - r0, bh, c2, bw).transpose(0, 2, 1, 3).reshape(r1 - r0, c2, bh * bw)
+        score = np.abs(np.nan_to_num(blocks, nan=0.0, posinf=np.inf, neginf=np.inf))
+        out = np.take_along_axis(blocks, score.argmax(-1)[..., None], -1)[..., 0]
+        out[np.isnan(blocks).any(-1)] = np.nan
+        pooled[r0:r1] = out
     return pooled, bh, bw
 
 
