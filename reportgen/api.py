@@ -9,7 +9,7 @@ from typing import Any
 from .config import Config
 from .errors import InputError
 from .progress import Progress
-from .types import Analysis, Layout, ModelSpec, ModelWeights
+from .types import Analysis, Layout, ModelSpec, ModelWeights, TrainingLog
 
 
 def load(source: Any, layout: Layout | None = None) -> ModelWeights:
@@ -27,11 +27,32 @@ def _checked(spec: ModelSpec | None) -> ModelSpec | None:
     return check_spec(spec)
 
 
+def _log(training_log: Any) -> TrainingLog | None:
+    """A TrainingLog, a path to a recorder's .npz, or a TrainingRecorder."""
+    if training_log is None or isinstance(training_log, TrainingLog):
+        return training_log
+    from .recorder import TrainingRecorder
+
+    if isinstance(training_log, TrainingRecorder):
+        import io
+
+        buffer = io.BytesIO()
+        training_log.save(buffer)
+        buffer.seek(0)
+        training_log = buffer
+    from .io.training_log import load_training_log
+
+    return load_training_log(training_log)
+
+
 def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config | None = None,
-            progress: Progress | None = None) -> Analysis:
+            progress: Progress | None = None, training_log: Any = None, compare: Any = None) -> Analysis:
+    """`training_log`: a recorder log (path or TrainingRecorder); `compare`: another checkpoint
+    (anything `load` takes) to diff these weights against."""
     from .analysis.pipeline import analyze as _analyze
 
-    return _analyze(weights, _checked(spec), config, progress)
+    other = None if compare is None else (compare if isinstance(compare, ModelWeights) else load(compare))
+    return _analyze(weights, _checked(spec), config, progress, _log(training_log), other)
 
 
 class _InThread:
@@ -81,7 +102,8 @@ def check_writable(path: str | os.PathLike) -> None:
 def generate_report(source: Any, out: str | os.PathLike | None = "report.html",
                     spec: ModelSpec | None = None, config: Config | None = None,
                     json_out: str | os.PathLike | None = None,
-                    progress: Progress | None = None, card_out: str | os.PathLike | None = None) -> Analysis:
+                    progress: Progress | None = None, card_out: str | os.PathLike | None = None,
+                    training_log: Any = None, compare: Any = None) -> Analysis:
     """Load, analyze, build and render; write the HTML (and JSON) atomically. Returns the Analysis."""
     import dataclasses
 
@@ -96,12 +118,15 @@ def generate_report(source: Any, out: str | os.PathLike | None = "report.html",
     start = time.perf_counter()
     with progress.phase("reading weights"):
         weights = source if isinstance(source, ModelWeights) else load(source, config.layout)
+        log = _log(training_log)
+        other = None if compare is None else (compare if isinstance(compare, ModelWeights)
+                                              else load(compare, config.layout))
     load_s = time.perf_counter() - start
     from .analysis.pipeline import add_projections, analyze_first
     from .report.render import dumps_json, render_within, write_atomic
     from .report.sidecar import analysis_to_dict
 
-    analysis = analyze_first(weights, _checked(spec), config, progress)
+    analysis = analyze_first(weights, _checked(spec), config, progress, log, other)
     maps = "projections" in config.sections
     html, render_s = None, 0.0
     if out is None:

@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--sensitive-features", metavar="NAMES",
                         help="comma-separated feature names (or indices) the bias audit examines; replaces the "
                         "ModelSpec's own")
+    report.add_argument("--training-log", metavar="NPZ",
+                        help="a reportgen.TrainingRecorder log: adds the training-dynamics section")
+    report.add_argument("--compare", metavar="WEIGHTS",
+                        help="another checkpoint of the same model (e.g. the base of a fine-tune, or an earlier "
+                        "step): adds the checkpoint-diff section")
     _common(report)
     return parser
 
@@ -83,11 +88,13 @@ def _run(args: argparse.Namespace) -> int:
     from .modelspec import check_spec, load_factory, load_inputs
 
     if args.command == "demo":
-        from .samples import model_spec, weights_path
+        from .samples import model_spec, sample_extras, weights_path
 
         source, spec = weights_path(args.target), model_spec(args.target)
+        training_log, compare = sample_extras(args.target)
     else:
         source, spec = args.weights, None
+        training_log, compare = args.training_log, args.compare
         for flag, value in (("--inputs", args.inputs), ("--sensitive-features", args.sensitive_features)):
             if value and not args.model:
                 raise InputError(f"{flag} needs --model: it describes the examples fed to the model it names")
@@ -102,7 +109,8 @@ def _run(args: argparse.Namespace) -> int:
                         int(f) if f.strip().isdigit() else f.strip() for f in args.sensitive_features.split(",")))
                 spec = check_spec(spec, f"--model {args.model}")
     analysis = generate_report(source, out=args.output, config=config, json_out=args.json_out,
-                               spec=spec, progress=progress, card_out=args.model_card)
+                               spec=spec, progress=progress, card_out=args.model_card,
+                               training_log=training_log, compare=compare)
     if args.fail_on:
         worst = [a for a in analysis.alerts if _SEVERITY[a.severity] >= _SEVERITY[args.fail_on]]
         if worst:

@@ -11,7 +11,7 @@ from .errors import InputError
 
 # Every section the report knows, in page order. Sections a later version adds go here.
 SECTIONS: tuple[str, ...] = ("overview", "stats", "heatmaps", "filters", "spectral", "projections", "saliency",
-                             "bias")
+                             "bias", "importance", "training", "diff")
 SALIENCY_METHODS: tuple[str, ...] = ("gradient", "gradient_x_input", "smoothgrad", "integrated_gradients")
 BASELINES: tuple[str, ...] = ("zeros", "blurred", "mean")
 
@@ -74,6 +74,11 @@ class Config:
     bias_flip_threshold: float = 0.05  # counterfactual flip rate above this, with a top-3 share: alert
     bias_top_units: int = 3  # hidden units reported per layer
     bias_max_examples: int = 2000
+    # Training dynamics (--training-log) and per-class importance (a ModelSpec with labels)
+    vanishing_grad_rel: float = 1e-7  # late median |grad| / |w| below this: vanishing gradients
+    exploding_grad_growth: float = 1e3  # grad norm above this multiple of its early median: exploding
+    stalled_update_ratio: float = 1e-6  # late median |update| / |w| below this: the layer stopped changing
+    importance_max_examples: int = 512  # examples the per-class gradients are taken over (evenly spaced)
     workers: int = 0  # threads for per-tensor work; 0 = one per CPU core, at most 4
 
 

@@ -17,11 +17,14 @@ class Sample:
     weights: str
     factory: str
     description: str
+    training_log: str | None = None  # the recorder's log of its training run
+    compare: str | None = None  # an earlier checkpoint, for the checkpoint diff
 
 
 SAMPLES: dict[str, Sample] = {
     "digits": Sample("digits_cnn", "weights.msgpack", "spec",
-                     "Flax CNN on scikit-learn's 8x8 digits (Flax msgpack)"),
+                     "Flax CNN on scikit-learn's 8x8 digits (Flax msgpack), with its training log and first-epoch "
+                     "checkpoint", training_log="training_log.npz", compare="weights_epoch1.msgpack"),
     "credit": Sample("credit_mlp", "weights_planted.safetensors", "spec",
                      "Flax MLP on a synthetic credit table with a planted group bias (safetensors)"),
 }
@@ -36,6 +39,13 @@ def sample(target: str) -> Sample:
 def weights_path(target: str) -> Path:
     s = sample(target)
     return resource_dir("sample_models") / s.folder / s.weights
+
+
+def sample_extras(target: str) -> tuple[Path | None, Path | None]:
+    """The sample's training log and earlier checkpoint, where it ships them."""
+    s = sample(target)
+    folder = resource_dir("sample_models") / s.folder
+    return (folder / s.training_log if s.training_log else None, folder / s.compare if s.compare else None)
 
 
 def import_file(path: Path, module_name: str) -> ModuleType:

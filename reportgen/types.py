@@ -371,6 +371,87 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class TrainingLog:
+    """A TrainingRecorder log: per record (step) and tensor, norms and histogram counts."""
+
+    names: tuple[str, ...]
+    steps: np.ndarray = field(repr=False, compare=False)  # [S]
+    loss: np.ndarray = field(repr=False, compare=False)  # [S], NaN where not given
+    metrics: tuple[tuple[str, np.ndarray], ...] = field(default=(), repr=False, compare=False)
+    param_norm: np.ndarray = field(default=None, repr=False, compare=False)  # [S, T]
+    grad_norm: np.ndarray = field(default=None, repr=False, compare=False)
+    update_norm: np.ndarray = field(default=None, repr=False, compare=False)  # NaN without updates
+    zero_grad_fraction: np.ndarray = field(default=None, repr=False, compare=False)
+    param_hist: np.ndarray = field(default=None, repr=False, compare=False)  # [S, T, B] counts
+    grad_hist: np.ndarray = field(default=None, repr=False, compare=False)
+    param_edges: np.ndarray = field(default=None, repr=False, compare=False)  # [T, B + 1]
+    grad_edges: np.ndarray = field(default=None, repr=False, compare=False)
+    source: str = ""
+    every: int = 1
+
+
+@dataclass(frozen=True)
+class TensorDynamics:
+    """One tensor's training summary: where it ended and what the alerts look at."""
+
+    name: str
+    tensor: str | None  # the matching weight tensor of the report, when there is one
+    final_param_norm: float
+    final_grad_norm: float
+    late_rel_grad: float  # median over the last quarter of grad_norm / param_norm
+    late_update_ratio: float  # median over the last quarter of update_norm / param_norm (NaN: no updates)
+    grad_growth: float  # largest grad norm over the median of the first tenth of records
+    final_zero_grad_fraction: float
+
+
+@dataclass(frozen=True)
+class Training:
+    log: TrainingLog
+    tensors: tuple[TensorDynamics, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TensorDiff:
+    """How one tensor changed from the compared checkpoint (A, --compare) to the reported one (B)."""
+
+    name: str
+    shape: tuple[int, ...]
+    rel_change: float  # ‖B − A‖F / ‖A‖F
+    cosine: float  # <A, B> / (‖A‖ ‖B‖), flattened
+    max_abs_change: float
+    delta_rank: int | None  # singular values of the unit matrix of ΔW above 1e-3 of the largest
+    energy_rank: int | None  # fewest singular directions holding 90% of ‖ΔW‖F²
+    alpha_before: float | None  # spectral alpha of A's kernel (B's is in its TensorAnalysis)
+    alpha_after: float | None
+    log_norm_before: float | None
+    log_norm_after: float | None
+    heatmap: Heatmap | None = None  # ΔW as a unit matrix, the weight heatmaps' conventions
+
+
+@dataclass(frozen=True)
+class CheckpointDiff:
+    other: str  # the compared checkpoint's source
+    tensors: tuple[TensorDiff, ...]  # in the reported model's order
+    only_here: tuple[str, ...]  # tensors in the reported weights only
+    only_there: tuple[str, ...]  # tensors in the compared weights only
+    mismatched: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]  # (name, shape here, shape there)
+
+
+@dataclass(frozen=True)
+class ClassImportance:
+    """Per class, how much each weight tensor (and unit) matters for that class's loss."""
+
+    classes: tuple[str, ...]
+    n_examples: tuple[int, ...]  # per class
+    tensors: tuple[str, ...]  # report tensor names (or the params' own names when unmatched)
+    taylor: np.ndarray = field(repr=False, compare=False)  # [T, K]: Σ |w · ∂L_k/∂w|
+    fisher: np.ndarray = field(repr=False, compare=False)  # [T, K]: Σ mean over class-k examples of (∂ℓ/∂w)²
+    top_units: tuple[tuple[int, str, int, float], ...] = ()  # (class, tensor, unit, share of the class's Taylor sum)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Alert:
     kind: str
     tensor: str | None
@@ -386,6 +467,7 @@ class Timings:
     projection_s: float = 0.0
     saliency_s: float = 0.0
     bias_s: float = 0.0
+    training_s: float = 0.0  # the training log, the checkpoint diff and per-class importance
     render_s: float = 0.0
     total_s: float = 0.0
     compile_count: int = 0
@@ -405,6 +487,9 @@ class Analysis:
     joint_maps: tuple[JointMap, ...] = ()
     saliency: Saliency | None = None
     bias: BiasAudit | None = None
+    training: Training | None = None
+    diff: CheckpointDiff | None = None
+    importance: ClassImportance | None = None
 
 
 def numpy_dtype(name: str) -> Any:

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from ..config import Config
-from ..types import Alert, BiasAudit, TensorAnalysis
+from ..types import Alert, BiasAudit, TensorAnalysis, Training
 
 SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 _KERNEL_ROLES = ("dense", "conv", "embedding")
@@ -100,8 +100,13 @@ def bias_alerts(audit: BiasAudit | None, config: Config) -> list[Alert]:
 
 
 def model_alerts(tensors: Sequence[TensorAnalysis], config: Config | None = None,
-                 audit: BiasAudit | None = None) -> tuple[Alert, ...]:
+                 audit: BiasAudit | None = None, training: Training | None = None) -> tuple[Alert, ...]:
+    from .training import training_alerts
+
     config = config or Config()
     alerts = ([a for t in tensors for a in _tensor_alerts(t, config)] + _norm_outliers(tensors, config)
               + bias_alerts(audit, config))
+    if training is not None:
+        alerts += training_alerts(training, config.vanishing_grad_rel, config.exploding_grad_growth,
+                                  config.stalled_update_ratio)
     return tuple(sorted(alerts, key=lambda a: SEVERITY_RANK[a.severity]))

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from .._version import __version__
 from ..config import Config
 from ..progress import Progress
-from ..types import Analysis, ModelInfo, ModelSpec, ModelWeights, TensorAnalysis, TensorRecord, Timings
+from ..types import (Analysis, CheckpointDiff, ModelInfo, ModelSpec, ModelWeights, TensorAnalysis, TensorRecord,
+                     Timings, Training, TrainingLog)
 from . import compile_watch, device
 from .alerts import model_alerts
 from .inflight import ByteGate, gate_for, working_bytes
@@ -131,15 +132,29 @@ def model_info(weights: ModelWeights) -> ModelInfo:
 
 
 def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config | None = None,
-            progress: Progress | None = None) -> Analysis:
+            progress: Progress | None = None, training_log: TrainingLog | None = None,
+            compare: ModelWeights | None = None) -> Analysis:
     """Every phase in turn; generate_report instead overlaps the neuron maps with rendering."""
     config = config or Config()
     progress = progress or Progress(enabled=False)
-    base = analyze_first(weights, spec, config, progress)
+    base = analyze_first(weights, spec, config, progress, training_log, compare)
     return add_projections(base, weights, config, progress) if "projections" in config.sections else base
 
 
-def analyze_first(weights: ModelWeights, spec: ModelSpec | None, config: Config, progress: Progress) -> Analysis:
+def _training_phase(weights: ModelWeights, results: list[TensorAnalysis], config: Config, progress: Progress,
+                    log: TrainingLog | None, other: ModelWeights | None) -> tuple[Training | None, CheckpointDiff | None]:
+    from .diff_phase import diff_phase
+    from .training import summarize
+
+    training = summarize(log, tuple(r.name for r in weights)) if log is not None and "training" in config.sections \
+        else None
+    diff = diff_phase(weights, other, results, config, progress) if other is not None and "diff" in config.sections \
+        else None
+    return training, diff
+
+
+def analyze_first(weights: ModelWeights, spec: ModelSpec | None, config: Config, progress: Progress,
+                  training_log: TrainingLog | None = None, compare: ModelWeights | None = None) -> Analysis:
     """Statistics, views, spectral and saliency: everything but the neuron maps.
 
     Starts the UMAP/t-SNE helper first, so that it warms up while these run.
@@ -180,20 +195,31 @@ def analyze_first(weights: ModelWeights, spec: ModelSpec | None, config: Config,
         audit = _model_section("Bias audit", "bias_phase", spec, config, progress, notes,
                                tuple(r.name for r in weights))
         bias_s = time.perf_counter() - start
+    start = time.perf_counter()
+    training, diff = _training_phase(weights, results, config, progress, training_log, compare)
+    importance = None
+    if spec is not None and "importance" in config.sections:
+        importance = _model_section("Per-class importance", "importance_phase", spec, config, progress, notes,
+                                    weights.tensors)
+    training_s = time.perf_counter() - start
     tensors = tuple(results)
     compiles1, compile_s1 = compile_watch.snapshot()
     return Analysis(
         reportgen_version=__version__,
         model=model_info(weights),
         tensors=tensors,
-        alerts=model_alerts(tensors, config, audit),
+        alerts=model_alerts(tensors, config, audit, training),
         timings=Timings(stats_s=stats_s, spectral_s=spectral_s, saliency_s=saliency_s, bias_s=bias_s,
+                        training_s=training_s,
                         compile_count=compiles1 - compiles0, compile_s=compile_s1 - compile_s0,
                         device=platform),
         sections=config.sections,
         notes=tuple(notes),
         saliency=saliency,
         bias=audit,
+        training=training,
+        diff=diff,
+        importance=importance,
     )
 
 

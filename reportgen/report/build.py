@@ -9,6 +9,7 @@ from . import fmt
 from .methods import ALERT_KINDS, METHODS
 from .maps import maps_section, neuron_map_figure
 from .bias import bias_section
+from .training import diff_section, importance_section, training_section
 from .saliency import saliency_section
 from .spectral import spectral_facts, spectral_figure, spectral_section
 from .structure import (AlertItem, BarChart, Cell, DepthChart, FilterGrid, HeatmapChart, HistogramChart,
@@ -95,6 +96,13 @@ def _param_charts(a: Analysis) -> tuple[BarChart, BarChart]:
     return role_chart, block_chart
 
 
+def _unit_labels(role: str) -> tuple[str, str]:
+    """(row, column) axis labels of a unit matrix of this role."""
+    if role == "embedding":
+        return "token / position", "embedding dim"
+    return "output unit", "input (channel-major, then kernel position)" if role == "conv" else "input"
+
+
 def _views(i: int, t: TensorAnalysis) -> tuple[tuple, tuple[str, ...]]:
     figures: list = []
     captions: list[str] = []
@@ -104,9 +112,7 @@ def _views(i: int, t: TensorAnalysis) -> tuple[tuple, tuple[str, ...]]:
     h = t.heatmap
     if h is not None:
         pooled = h.block_rows * h.block_cols > 1
-        rows, cols = ("token / position", "embedding dim") if t.role == "embedding" else ("output unit", "input")
-        if t.role == "conv":
-            cols = "input (channel-major, then kernel position)"
+        rows, cols = _unit_labels(t.role)
         figures.append(HeatmapChart(
             id=f"{anchor(i)}-heat", title=f"Weights as a matrix: {h.n_rows:,} {rows}s × {h.n_cols:,} {cols.split(' (')[0]}s",
             codes=h.codes, n_rows=h.n_rows, n_cols=h.n_cols, block_rows=h.block_rows, block_cols=h.block_cols,
@@ -223,10 +229,19 @@ def build_report(a: Analysis, timings: bool = False) -> Report:
         why = next((n for n in a.notes if n.startswith("Saliency")),
                    "No model was given (--model MODULE:FACTORY), so there is nothing to attribute.")
         sections.append(saliency_section(a.saliency, why))
+    href = lambda name: "#" + anchor(index[name]) if name in index else None  # noqa: E731
     if "bias" in a.sections:
         why = next((n for n in a.notes if n.startswith("Bias audit")),
                    "No model was given (--model MODULE:FACTORY), so there are no predictions to audit.")
-        sections.append(bias_section(a.bias, why, lambda name: "#" + anchor(index[name]) if name in index else None))
+        sections.append(bias_section(a.bias, why, href))
+    why = next((n for n in a.notes if n.startswith("Per-class importance")), None)
+    if "importance" in a.sections and (a.importance is not None or why):
+        sections.append(importance_section(a.importance, why or "", href))
+    if "training" in a.sections and a.training is not None:
+        sections.append(training_section(a.training, "", href))
+    if "diff" in a.sections and a.diff is not None:
+        roles = {t.name: t.role for t in a.tensors}
+        sections.append(diff_section(a.diff, "", href, lambda name: _unit_labels(roles.get(name, "dense"))))
     return Report(
         title=f"reportgen · {a.model.source}",
         identity=_identity(a), cards=cards, alerts=alerts, overview=_overview_table(a),

@@ -118,6 +118,23 @@ METHODS: tuple[tuple[str, str], ...] = (
                    "the group with the lowest positive rate and the rest; for a plain Dense stack, also their "
                    "weights to the outputs with every activation replaced by identity (the product of the "
                    "later kernels) and the parity gap with the unit's incoming weights and bias zeroed."),
+    ("Training log", "Written by reportgen.TrainingRecorder: per record and tensor, ‖w‖, ‖∇w‖ and ‖Δw‖ "
+                     "(L2, float32, on the device) and histograms over bin edges fixed at the first record "
+                     "(symmetric, twice its largest |value|; values beyond fall into the end bins). Alerts: "
+                     "exploding gradients when the largest ‖∇w‖ exceeds exploding_grad_growth (1000) times the "
+                     "median of the first tenth of the records (or turns NaN/Inf: error); vanishing when the "
+                     "median ‖∇w‖/‖w‖ over the last quarter is below vanishing_grad_rel (1e-7); stalled when the "
+                     "median ‖Δw‖/‖w‖ over the last quarter is below stalled_update_ratio (1e-6)."),
+    ("Checkpoint diff", "--compare A against this checkpoint B, per same-named tensor: ‖B − A‖F/‖A‖F, cosine "
+                        "<A, B>/(‖A‖‖B‖) (float64), max |Δw|; on the unit matrix of ΔW its singular values "
+                        "(float64 Gram eigenvalues): the rank counts those above 1e-3 of the largest, the 90% "
+                        "energy rank the fewest holding 90% of ‖ΔW‖F²; alpha and log norm of A and B as in the "
+                        "spectral section."),
+    ("Per-class importance", "Needs a ModelSpec with labels. For class k, L_k = mean cross-entropy over its "
+                             "examples (up to importance_max_examples, evenly spaced). Taylor importance of a "
+                             "weight = |w · ∂L_k/∂w| (first-order estimate of the loss change when it is "
+                             "removed); diagonal empirical Fisher = mean over class-k examples of (∂ℓ_i/∂w)². "
+                             "Summed per tensor (shares of the class's total) and per output unit."),
     ("sha256", "Of the file; for a directory, of the sorted list of (relative path, file sha256)."),
 )
 
@@ -144,6 +161,14 @@ ALERT_KINDS: dict[str, tuple[str, str]] = {
     "sensitive_feature": ("Sensitive feature drives predictions", "A protected attribute that is both among "
                           "the strongest inputs and changes decisions when flipped means the model treats "
                           "otherwise identical people differently: a fairness and often a legal problem."),
+    "exploding_gradients": ("Exploding gradients", "A gradient norm that grows by orders of magnitude (or turns "
+                            "NaN) makes updates jump: the learning rate is too high, or clipping and "
+                            "normalisation are missing."),
+    "vanishing_gradients": ("Vanishing gradients", "Gradients that are vanishingly small next to the weights "
+                            "leave the tensor untrained: saturated activations, dead units or a broken path."),
+    "stalled_layer": ("Stalled layer", "The tensor's updates are negligible next to its weights, so it has "
+                      "stopped learning while the rest of the model may not have: frozen by mistake, or "
+                      "starved by its learning rate."),
     "norm_outlier": ("Norm outlier", "A tensor far from its peers' scale is often a wrongly loaded, "
                      "rescaled or untrained layer."),
 }

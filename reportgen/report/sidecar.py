@@ -127,6 +127,35 @@ def _bias(b: BiasAudit | None) -> dict | None:
         "flagged": list(b.flagged), "notes": list(b.notes)}
 
 
+def _training(t) -> dict | None:
+    if t is None:
+        return None
+    log = t.log
+    return {"source": log.source, "records": len(log.steps), "every": log.every,
+            "first_step": int(log.steps[0]), "last_step": int(log.steps[-1]),
+            "final_loss": float(log.loss[-1]), "metrics": {k: float(v[-1]) for k, v in log.metrics},
+            "tensors": [dataclasses.asdict(d) for d in t.tensors], "notes": list(t.notes)}
+
+
+def _diff(d) -> dict | None:
+    if d is None:
+        return None
+    return {"other": d.other, "only_here": list(d.only_here), "only_there": list(d.only_there),
+            "mismatched": [{"name": n, "shape": list(a), "other_shape": list(b)} for n, a, b in d.mismatched],
+            "tensors": [{k: v for k, v in dataclasses.asdict(t).items() if k != "heatmap"} for t in d.tensors]}
+
+
+def _importance(c) -> dict | None:
+    if c is None:
+        return None
+    share = lambda m: (m / np.where(m.sum(axis=0) > 0, m.sum(axis=0), 1)).round(6).tolist()  # noqa: E731
+    return {"classes": list(c.classes), "n_examples": list(c.n_examples), "tensors": list(c.tensors),
+            "taylor": c.taylor.tolist(), "fisher": c.fisher.tolist(),
+            "taylor_share": share(c.taylor), "fisher_share": share(c.fisher),
+            "top_units": [{"class": c.classes[k], "tensor": n, "unit": u, "share": v} for k, n, u, v in c.top_units],
+            "notes": list(c.notes)}
+
+
 def analysis_to_dict(a: Analysis, timings: bool = False) -> dict:
     """The sidecar; `timings` adds the wall times (otherwise null, so equal inputs give equal files)."""
     m = a.model
@@ -147,4 +176,7 @@ def analysis_to_dict(a: Analysis, timings: bool = False) -> dict:
                                   for j in a.joint_maps]} if "projections" in a.sections else None,
         "saliency": _saliency(a.saliency),
         "bias": _bias(a.bias),
+        "importance": _importance(a.importance),
+        "training": _training(a.training),
+        "diff": _diff(a.diff),
     })

@@ -181,8 +181,52 @@ class AttributionStrip:
     examples: np.ndarray = field(default=None, repr=False, compare=False)  # input index per row
 
 
+@dataclass(frozen=True)
+class LineChart:
+    """Lines over training steps, one per series; log y optional, with a dashed reference level."""
+
+    id: str
+    title: str
+    x: np.ndarray = field(repr=False, compare=False)
+    series: tuple[tuple[str, np.ndarray], ...] = field(default=(), repr=False, compare=False)
+    y_label: str = ""
+    x_label: str = "step"
+    log_y: bool = False
+    reference: float | None = None
+    reference_label: str = ""
+    wide: bool = True
+
+
+@dataclass(frozen=True)
+class StepHistChart:
+    """TensorBoard-style distributions over time: steps x bins, colour = log(1 + count)."""
+
+    id: str
+    title: str
+    steps: np.ndarray = field(repr=False, compare=False)  # [S]
+    edges: np.ndarray = field(repr=False, compare=False)  # [B + 1]
+    counts: np.ndarray = field(repr=False, compare=False)  # [S, B]
+    value_label: str = "value"
+
+
+@dataclass(frozen=True)
+class MatrixChart:
+    """A labelled matrix of non-negative values (e.g. tensors x classes), sequential colours."""
+
+    id: str
+    title: str
+    values: np.ndarray = field(repr=False, compare=False)  # [R, C]
+    rows: tuple[str, ...] = ()
+    cols: tuple[str, ...] = ()
+    value_label: str = "value"
+    row_label: str = ""
+    col_label: str = ""
+    wide: bool = True
+
+
 Figure = (BarChart | HistogramChart | DepthChart | MetricChart | EsdChart | NeuronMapChart | JointMapChart
-          | HeatmapChart | FilterGrid | AttributionGrid | FeatureBars | AttributionStrip)
+          | HeatmapChart | FilterGrid | AttributionGrid | FeatureBars | AttributionStrip | LineChart | StepHistChart
+          | MatrixChart)
 
 
 @dataclass(frozen=True)
