@@ -9,11 +9,11 @@ BERT-mini-shaped (22M), a GPT-2-small-shaped (124M) and a 1B-parameter Llama-sha
 written as a sharded safetensors set (4.2 GB float32, 1 GB shards).
 
 Then the per-topic benchmarks, each in its own process: spectral vs WeightWatcher (BERT-mini
-and GPT-2-small), statistics, neuron maps, saliency, browser.
+and GPT-2-small), statistics, neuron maps, saliency, the training recorder's overhead, browser.
 
 Run:  python benchmarks/run.py                 everything (about 45 min on 2 cores)
       python benchmarks/run.py --only e2e       end to end only; also: spectral, stats,
-                                                projections, saliency, browser
+                                                projections, saliency, training, browser
       python benchmarks/run.py --skip-1b        without the 4.2 GB model
 -> benchmarks/results/run.json (end to end) and each benchmark's own results/*.json
 """
@@ -39,7 +39,7 @@ from models import (WORK, bert_mini_shapes, gpt2_small_shapes, llama_1b_shapes, 
 RESULTS = HERE / "results"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TOPICS = {"spectral": ["bench_spectral.py"], "stats": ["bench_stats.py"], "projections": ["bench_projections.py"],
-          "saliency": ["bench_saliency.py"], "browser": ["bench_browser.py"]}
+          "saliency": ["bench_saliency.py"], "training": ["bench_training.py"], "browser": ["bench_browser.py"]}
 
 
 def machine() -> dict:
@@ -166,11 +166,15 @@ def table(e2e: dict) -> str:
             "| RSS target | report |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in e2e.items():
         t = r["timings"]
-        rows.append(f"| {name} | {r['n_params'] / 1e6:,.1f}M | {r['wall_s']:.1f} s | {t['stats_s']:.1f} s "
+        rows.append(f"| {name} | {_compact(r['n_params'])} | {r['wall_s']:.1f} s | {t['stats_s']:.1f} s "
                     f"| {t['spectral_s']:.1f} s | {t['projection_s']:.1f} s | {t['render_s']:.1f} s "
                     f"| {t['compile_count']} ({t['compile_s']:.1f} s) | {r['peak_rss_mb']:,} MB "
                     f"({r['peak_rss_tree_mb']:,} MB) | {r['rss_target_mb']:,} MB | {r['report_mb']} MB |")
     return "\n".join(rows)
+
+
+def _compact(n: int) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
 
 
 def main() -> None:

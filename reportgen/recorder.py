@@ -2,8 +2,9 @@
 
     rec = reportgen.TrainingRecorder(every=1)
     for step in range(steps):
-        params, opt_state, loss, grads, updates = train_step(params, opt_state, batch)
+        new_params, opt_state, loss, grads, updates = train_step(params, opt_state, batch)
         rec.record(step, params, grads, updates=updates, loss=loss, metrics={"accuracy": acc})
+        params = new_params      # the weights the gradients were taken at are the ones recorded
     rec.save("run.npz")          # then: reportgen report weights --training-log run.npz
 
 Each record is one jit-compiled call over the pytrees (norms, the update/param ratio, the share of
@@ -14,6 +15,7 @@ the step; pass them with `rec.append(step, summaries, loss=...)`.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any, BinaryIO, Mapping
@@ -39,11 +41,22 @@ def _key(k) -> str:
     return str(k)
 
 
-def _edges(values: np.ndarray, bins: int) -> np.ndarray:
-    """Symmetric edges over twice the first record's largest |value| (room to grow), never empty."""
-    finite = np.abs(values[np.isfinite(values)])
-    top = 2.0 * float(finite.max()) if finite.size else 1.0
-    return np.linspace(-(top or 1e-8), top or 1e-8, bins + 1, dtype=np.float32)
+def _tops(leaves) -> list[float]:
+    """Each tensor's histogram half-width: twice its largest |value| at the first record (room to
+    grow). A tensor that starts at zero (biases, usually) gets the largest of the others' instead:
+    its own would be zero, and every later value would pile into the end bins."""
+    tops = []
+    for leaf in leaves:
+        v = np.abs(np.asarray(leaf, np.float32)).ravel()
+        v = v[np.isfinite(v)]
+        tops.append(2.0 * float(v.max()) if v.size else 0.0)
+    fallback = max(tops, default=0.0) or 1.0
+    return [t or fallback for t in tops]
+
+
+def _edges(tops: np.ndarray, bins: int) -> np.ndarray:
+    """[T, bins + 1] uniform edges over [-top, top] per tensor."""
+    return np.stack([np.linspace(-t, t, bins + 1, dtype=np.float32) for t in tops])
 
 
 class TrainingRecorder:
@@ -54,52 +67,29 @@ class TrainingRecorder:
             raise ValueError("every must be >= 1 and bins >= 2")
         self.every, self.bins, self.metadata = every, bins, dict(metadata or {})
         self.names: list[str] | None = None
-        self._edges: tuple[Any, Any] | None = None  # (param edges [T, B+1], grad edges [T, B+1]) on device
-        self._summarize_jit = None
+        self._edges: tuple[Any, Any] | None = None  # histogram edges [T, bins + 1] of params and grads
         self._pending: list[tuple[int, Any, Any, dict]] = []
         self._host: list[tuple[int, dict, float, dict]] = []
 
     # -- summaries -------------------------------------------------------------------------
-    def _start(self, params, grads) -> None:
+    def start(self, params, grads) -> None:
+        """Fix the tensor list and the histogram edges (record() does this on its first call)."""
         import jax
         import jax.numpy as jnp
 
+        if self._edges is not None:
+            return
         named = _named_leaves(params)
         self.names = [n for n, _ in named]
-        host_p = [np.asarray(jax.device_get(leaf), np.float32).ravel() for _, leaf in named]
-        host_g = [np.asarray(jax.device_get(leaf), np.float32).ravel() for _, leaf in _named_leaves(grads)]
-        self._edges = (jnp.asarray(np.stack([_edges(v, self.bins) for v in host_p])),
-                       jnp.asarray(np.stack([_edges(v, self.bins) for v in host_g])))
-        self._summarize_jit = jax.jit(self.summarize)
+        tops = [_tops(jax.device_get([leaf for _, leaf in _named_leaves(tree)])) for tree in (params, grads)]
+        self._edges = tuple(jnp.asarray(_edges(np.array(t), self.bins)) for t in tops)  # [T, bins + 1] each
 
     def summarize(self, params, grads, updates=None) -> dict:
-        """Per-tensor summaries as arrays [T] (histograms [T, bins]); pure, so it can be jitted
-        inside a training step. Needs the edges of a first `record` (or `start`) call."""
-        import jax.numpy as jnp
-
+        """Per-tensor summaries as arrays [T] (histograms [T, bins]); pure and jit-compatible, so it
+        can run inside a jitted training step. Needs the edges of a first `record` (or `start`)."""
         if self._edges is None:
             raise RuntimeError("call record() (or start(params, grads)) once before summarize()")
-        p_leaves = [leaf for _, leaf in _named_leaves(params)]
-        g_leaves = [leaf for _, leaf in _named_leaves(grads)]
-        u_leaves = [leaf for _, leaf in _named_leaves(updates)] if updates is not None else None
-        p_edges, g_edges = self._edges
-        out: dict[str, list] = {k: [] for k in ("param_norm", "grad_norm", "update_norm", "zero_grad_fraction",
-                                                "param_hist", "grad_hist")}
-        for t, (p, g) in enumerate(zip(p_leaves, g_leaves)):
-            p, g = jnp.ravel(p).astype(jnp.float32), jnp.ravel(g).astype(jnp.float32)
-            out["param_norm"].append(jnp.linalg.norm(p))
-            out["grad_norm"].append(jnp.linalg.norm(g))
-            out["update_norm"].append(jnp.linalg.norm(jnp.ravel(u_leaves[t]).astype(jnp.float32))
-                                      if u_leaves is not None else jnp.float32(jnp.nan))
-            out["zero_grad_fraction"].append(jnp.mean(g == 0))
-            out["param_hist"].append(_counts(p, p_edges[t]))
-            out["grad_hist"].append(_counts(g, g_edges[t]))
-        return {k: jnp.stack(v) for k, v in out.items()}
-
-    def start(self, params, grads) -> None:
-        """Fix the tensor list and the histogram edges (record() does this on its first call)."""
-        if self._edges is None:
-            self._start(params, grads)
+        return _summaries(params, grads, updates, *self._edges)
 
     # -- recording -------------------------------------------------------------------------
     def record(self, step: int, params, grads, updates=None, loss=None, metrics: Mapping[str, Any] | None = None):
@@ -107,7 +97,7 @@ class TrainingRecorder:
         if step % self.every:
             return
         self.start(params, grads)
-        self.append(step, self._summarize_jit(params, grads, updates), loss, metrics)
+        self.append(step, _summaries_jit()(params, grads, updates, *self._edges), loss, metrics)
 
     def append(self, step: int, summaries: dict, loss=None, metrics: Mapping[str, Any] | None = None) -> None:
         """Keep summaries from `summarize` (device arrays are fine: they are fetched in blocks)."""
@@ -132,12 +122,12 @@ class TrainingRecorder:
         if not self._host:
             raise ValueError("nothing recorded yet")
         metric_names = sorted({k for *_, m in self._host for k in m})
-        p_edges, g_edges = jax.device_get(self._edges)
+        p_edges, g_edges = (np.asarray(e, np.float32) for e in jax.device_get(self._edges))
         out = {
             "steps": np.array([h[0] for h in self._host], np.int64),
             "loss": np.array([h[2] for h in self._host], np.float32),
             "names": np.array(self.names),
-            "param_edges": np.asarray(p_edges, np.float32), "grad_edges": np.asarray(g_edges, np.float32),
+            "param_edges": p_edges, "grad_edges": g_edges,
             **{f"metric/{k}": np.array([h[3].get(k, np.nan) for h in self._host], np.float32) for k in metric_names},
         }
         for key in ("param_norm", "grad_norm", "update_norm", "zero_grad_fraction"):
@@ -157,10 +147,44 @@ class TrainingRecorder:
 
 
 def _counts(x, edges):
-    """Histogram counts over fixed edges; values outside fall into the end bins (clipped)."""
+    """np.histogram(clip(x, edges[0], edges[-1]), edges) for finite x, NaN/Inf left out: the bin
+    from the uniform spacing, then corrected against the edges themselves as numpy does, so that
+    values within rounding of an edge land where numpy puts them."""
     import jax.numpy as jnp
 
     bins = edges.shape[0] - 1
-    idx = jnp.clip(jnp.searchsorted(edges, x, side="right") - 1, 0, bins - 1)
-    idx = jnp.where(jnp.isfinite(x), idx, bins)  # NaN/Inf: an extra bin, dropped below
+    lo, hi = edges[0], edges[-1]
+    idx = jnp.clip(jnp.floor((x - lo) / (hi - lo) * bins), 0, bins - 1).astype(jnp.int32)
+    idx = jnp.where(x < edges[idx], idx - 1, idx)
+    idx = jnp.where((x >= edges[jnp.minimum(idx + 1, bins)]) & (idx < bins - 1), idx + 1, idx)
+    idx = jnp.where(jnp.isfinite(x), jnp.clip(idx, 0, bins - 1), bins)  # an extra bin, dropped below
     return jnp.bincount(idx, length=bins + 1)[:bins].astype(jnp.uint32)
+
+
+def _summaries(params, grads, updates, p_edges, g_edges) -> dict:
+    import jax.numpy as jnp
+
+    p_leaves = [leaf for _, leaf in _named_leaves(params)]
+    g_leaves = [leaf for _, leaf in _named_leaves(grads)]
+    u_leaves = [leaf for _, leaf in _named_leaves(updates)] if updates is not None else None
+    out: dict[str, list] = {k: [] for k in ("param_norm", "grad_norm", "update_norm", "zero_grad_fraction",
+                                            "param_hist", "grad_hist")}
+    for t, (p, g) in enumerate(zip(p_leaves, g_leaves)):
+        p, g = jnp.ravel(p).astype(jnp.float32), jnp.ravel(g).astype(jnp.float32)
+        out["param_norm"].append(jnp.linalg.norm(p))
+        out["grad_norm"].append(jnp.linalg.norm(g))
+        out["update_norm"].append(jnp.linalg.norm(jnp.ravel(u_leaves[t]).astype(jnp.float32))
+                                  if u_leaves is not None else jnp.float32(jnp.nan))
+        out["zero_grad_fraction"].append(jnp.mean(g == 0))
+        out["param_hist"].append(_counts(p, p_edges[t]))
+        out["grad_hist"].append(_counts(g, g_edges[t]))
+    return {k: jnp.stack(v) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _summaries_jit():
+    """The jitted _summaries (built on first use: importing reportgen must not import jax), one
+    compilation per pytree structure and process, shared by every recorder."""
+    import jax
+
+    return jax.jit(_summaries)

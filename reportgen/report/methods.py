@@ -120,7 +120,8 @@ METHODS: tuple[tuple[str, str], ...] = (
                    "later kernels) and the parity gap with the unit's incoming weights and bias zeroed."),
     ("Training log", "Written by reportgen.TrainingRecorder: per record and tensor, ‖w‖, ‖∇w‖ and ‖Δw‖ "
                      "(L2, float32, on the device) and histograms over bin edges fixed at the first record "
-                     "(symmetric, twice its largest |value|; values beyond fall into the end bins). Alerts: "
+                     "(symmetric, twice its largest |value|, or for a tensor that starts at zero the widest other "
+                     "tensor's; values beyond fall into the end bins). Alerts: "
                      "exploding gradients when the largest ‖∇w‖ exceeds exploding_grad_growth (1000) times the "
                      "median of the first tenth of the records (or turns NaN/Inf: error); vanishing when the "
                      "median ‖∇w‖/‖w‖ over the last quarter is below vanishing_grad_rel (1e-7); stalled when the "

@@ -58,7 +58,8 @@ def training_section(t: Training | None, note: str, href: Href) -> Section:
     intro = (f"From {log.source}: {len(steps):,} records (every {log.every} step{'s' * (log.every != 1)}, steps "
              f"{int(steps[0]):,}–{int(steps[-1]):,}) of {len(log.names)} tensors. Norms are per tensor; the update "
              f"ratio ‖Δw‖/‖w‖ of a healthy layer sits near {RATIO_REFERENCE:g} (dashed). Distributions over time "
-             "show each record's histogram as a column (bins fixed at the first record, colour = log count). "
+             "show each record's histogram as a column (bins fixed at the first record, ±2x its largest |value|, "
+             "or the widest other tensor's range for one that starts at zero; colour = log count). "
              "'Late' is the median over the last quarter of the records; gradient growth is the largest gradient "
              "norm over the median of the first tenth.")
     return Section(id="training", title="Training dynamics", intro=intro + "".join(f" {n}" for n in t.notes),
@@ -122,7 +123,7 @@ def importance_section(c: ClassImportance | None, note: str, href: Href) -> Sect
     table = Table(headers=("Class", "unit", "share of the class's importance"), rows=rows,
                   numeric=(False, False, True), id="importance-units")
     intro = ("For each class k, the loss L_k is the mean cross-entropy of its examples "
-             f"({', '.join(f'{n} of {k}' for k, n in zip(c.classes, c.n_examples))}). Taylor importance "
+             f"(examples per class: {', '.join(f'{k}: {n}' for k, n in zip(c.classes, c.n_examples))}). Taylor importance "
              "|w·∂L_k/∂w| estimates how much L_k would change if the weight were removed; the diagonal empirical "
              "Fisher averages each example's squared gradient. Both are summed per tensor and shown as shares of "
              "the class's total (columns sum to 1), and per output unit (its incoming weights) in the table.")
