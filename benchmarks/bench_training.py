@@ -3,7 +3,8 @@
 Three loops over the same 200 steps (batch 64, Adam), each timed end to end with the final
 weights fetched (so queued device work is counted): no recording; `record()` every step (its own
 jitted call, results fetched in blocks); summaries fused into the jitted step (`summarize`).
-Five interleaved repeats after one warm-up of each; medians.
+Nine interleaved repeats after one warm-up of each; medians (a step is ~5 ms here, so
+the machine's jitter is a large part of any single run).
 
 Run: python benchmarks/bench_training.py   -> benchmarks/results/training.json
 """
@@ -51,7 +52,7 @@ def _setup():
     return x, y, params, opt, core, batches
 
 
-def main(repeats: int = 5) -> dict:
+def main(repeats: int = 9) -> dict:
     x, y, params0, opt, core, batches = _setup()
     plain = jax.jit(lambda p, s, xb, yb: core(p, s, xb, yb)[:3])
     with_grads = jax.jit(core)

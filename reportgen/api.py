@@ -45,13 +45,17 @@ def _log(training_log: Any) -> TrainingLog | None:
     return load_training_log(training_log)
 
 
+def _weights(source: Any, layout: Layout | None) -> ModelWeights | None:
+    return source if source is None or isinstance(source, ModelWeights) else load(source, layout)
+
+
 def analyze(weights: ModelWeights, spec: ModelSpec | None = None, config: Config | None = None,
             progress: Progress | None = None, training_log: Any = None, compare: Any = None) -> Analysis:
     """`training_log`: a recorder log (path or TrainingRecorder); `compare`: another checkpoint
     (anything `load` takes) to diff these weights against."""
     from .analysis.pipeline import analyze as _analyze
 
-    other = None if compare is None else (compare if isinstance(compare, ModelWeights) else load(compare))
+    other = _weights(compare, config.layout if config else None)
     return _analyze(weights, _checked(spec), config, progress, _log(training_log), other)
 
 
@@ -117,10 +121,9 @@ def generate_report(source: Any, out: str | os.PathLike | None = "report.html",
     device.use(config.device)  # a missing GPU is bad input: say so before reading gigabytes
     start = time.perf_counter()
     with progress.phase("reading weights"):
-        weights = source if isinstance(source, ModelWeights) else load(source, config.layout)
+        weights = _weights(source, config.layout)
         log = _log(training_log)
-        other = None if compare is None else (compare if isinstance(compare, ModelWeights)
-                                              else load(compare, config.layout))
+        other = _weights(compare, config.layout)
     load_s = time.perf_counter() - start
     from .analysis.pipeline import add_projections, analyze_first
     from .report.render import dumps_json, render_within, write_atomic

@@ -61,10 +61,17 @@
 
   const plots = document.querySelectorAll(".plot[data-plot]");
   if ("IntersectionObserver" in window) {
-    const io = new IntersectionObserver((entries) => {
-      for (const e of entries) if (e.isIntersecting) { io.unobserve(e.target); render(e.target); }
-    }, { rootMargin: "400px 0px" });
-    plots.forEach((el) => io.observe(el));
+    // Plots on screen render at once; those within 600px are prefetched when the page is idle,
+    // so that they never delay the first screen but are usually drawn before they are reached.
+    const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 50));
+    const watch = (margin, start) => {
+      const io = new IntersectionObserver((entries) => {
+        for (const e of entries) if (e.isIntersecting) { io.unobserve(e.target); start(e.target); }
+      }, { rootMargin: margin });
+      plots.forEach((el) => io.observe(el));
+    };
+    watch("0px", render);
+    watch("600px 0px", (el) => idle(() => render(el), { timeout: 1000 }));
   } else {
     plots.forEach(render);
   }

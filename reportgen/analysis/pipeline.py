@@ -155,7 +155,8 @@ def _training_phase(weights: ModelWeights, results: list[TensorAnalysis], config
 
 def analyze_first(weights: ModelWeights, spec: ModelSpec | None, config: Config, progress: Progress,
                   training_log: TrainingLog | None = None, compare: ModelWeights | None = None) -> Analysis:
-    """Statistics, views, spectral and saliency: everything but the neuron maps.
+    """Statistics, views, spectral, the model-level sections, the training log and the checkpoint
+    diff: everything but the neuron maps.
 
     Starts the UMAP/t-SNE helper first, so that it warms up while these run.
     """

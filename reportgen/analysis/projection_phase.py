@@ -9,7 +9,7 @@ import numpy as np
 
 from ..config import Config
 from ..progress import Progress
-from ..types import JointMap, ModelWeights, NeuronMap, TensorAnalysis, TensorRecord
+from ..types import JointMap, ModelWeights, TensorAnalysis, TensorRecord
 from . import embed_worker
 from .embed2d import MIN_POINTS
 from .inflight import ByteGate, gate_for, working_bytes

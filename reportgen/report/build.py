@@ -198,6 +198,7 @@ def _footer(a: Analysis, timings: bool) -> str:
     return (f"reportgen {a.reportgen_version} · load {fmt.seconds(t.load_s)} · statistics "
             f"{fmt.seconds(t.stats_s)} · spectral {fmt.seconds(t.spectral_s)} · neuron maps "
             f"{fmt.seconds(t.projection_s)} · saliency {fmt.seconds(t.saliency_s)} · bias {fmt.seconds(t.bias_s)} · "
+            f"importance, training log and diff {fmt.seconds(t.training_s)} · "
             f"{t.compile_count} compilations, {fmt.seconds(t.compile_s)}" + (f" · on {t.device}" if t.device else ""))
 
 
@@ -238,10 +239,10 @@ def build_report(a: Analysis, timings: bool = False) -> Report:
     if "importance" in a.sections and (a.importance is not None or why):
         sections.append(importance_section(a.importance, why or "", href))
     if "training" in a.sections and a.training is not None:
-        sections.append(training_section(a.training, "", href))
+        sections.append(training_section(a.training, href))
     if "diff" in a.sections and a.diff is not None:
         roles = {t.name: t.role for t in a.tensors}
-        sections.append(diff_section(a.diff, "", href, lambda name: _unit_labels(roles.get(name, "dense"))))
+        sections.append(diff_section(a.diff, href, lambda name: _unit_labels(roles.get(name, "dense"))))
     return Report(
         title=f"reportgen · {a.model.source}",
         identity=_identity(a), cards=cards, alerts=alerts, overview=_overview_table(a),

@@ -68,17 +68,17 @@ def render_within(analysis, packed: dict[str, str], budget_mb: float, timings: b
     from .budget import fit
     from .build import build_report
 
-    pages: list[str] = []
+    last = [""]  # only the latest page is kept: a big model's page is tens of MB
 
     def page_bytes(a, changed: set[str]) -> int:
         for stale in changed:
             packed.pop(stale, None)
-        pages.append(render_html(build_report(a, timings), packed))
-        return len(pages[-1].encode("utf-8"))
+        last[0] = render_html(build_report(a, timings), packed)
+        return len(last[0].encode("utf-8"))
 
     shown, note = fit(analysis, int(budget_mb * 1e6), page_bytes)
     if note is None:
-        return pages[-1]
+        return last[0]
     # The note itself adds a few hundred bytes: negligible beside any budget above BokehJS.
     return render_html(build_report(dataclasses.replace(shown, notes=(note, *shown.notes)), timings), packed)
 

@@ -22,9 +22,7 @@ def _num(x: float | None, digits: int = 3) -> Cell:
     return Cell(fmt.num(x, digits), sort=x)
 
 
-def training_section(t: Training | None, note: str, href: Href) -> Section:
-    if t is None:
-        return Section(id="training", title="Training dynamics", intro=note)
+def training_section(t: Training, href: Href) -> Section:
     log = t.log
     steps = log.steps
     labels = tuple(d.tensor or d.name for d in t.tensors)
@@ -72,9 +70,7 @@ def _delta(before: float | None, after: float | None) -> Cell:
     return Cell(f"{fmt.num(before, 3)} → {fmt.num(after, 3)}", sort=after - before)
 
 
-def diff_section(d: CheckpointDiff | None, note: str, href: Href, units: Callable[[str], tuple[str, str]]) -> Section:
-    if d is None:
-        return Section(id="diff", title="Checkpoint diff", intro=note)
+def diff_section(d: CheckpointDiff, href: Href, units: Callable[[str], tuple[str, str]]) -> Section:
     rows = tuple((Cell(t.name, href=href(t.name)), Cell(fmt.num(t.rel_change, 3), sort=t.rel_change),
                   _num(t.cosine, 6), Cell(fmt.num(t.max_abs_change, 3), sort=t.max_abs_change),
                   Cell("—" if t.delta_rank is None else fmt.integer(t.delta_rank), sort=t.delta_rank),
