@@ -11,6 +11,7 @@ from .projection import evenly_spaced
 from .training import match_tensor
 
 TOP_UNITS = 5  # per class
+PER_EXAMPLE_BYTES = 512 * 2**20  # per-example gradients in one batch: batch x params x 4 bytes at most
 
 
 def _leaves(tree) -> list[tuple[str, np.ndarray]]:
@@ -30,9 +31,12 @@ def importance_phase(spec: ModelSpec, config: Config, progress: Progress,
     take = evenly_spaced(len(inputs), config.importance_max_examples)
     x, y = inputs[take].astype(np.float32), labels[take]
     n_classes = int(max(y.max() + 1, len(spec.class_names or ())))
-    with progress.phase(f"per-class importance over {len(x)} examples"):
-        per_class = class_gradients(spec.apply_fn, spec.params, x, y, n_classes, config.saliency_batch)
     params = _leaves(spec.params)
+    # vmapped per-example gradients hold batch x params floats: smaller batches for big models.
+    n_params = sum(w.size for _, w in params)
+    batch = max(1, min(config.saliency_batch, PER_EXAMPLE_BYTES // (4 * max(n_params, 1))))
+    with progress.phase(f"per-class importance over {len(x)} examples"):
+        per_class = class_gradients(spec.apply_fn, spec.params, x, y, n_classes, batch)
     names = tuple(r.name for r in records)
     by_name = {r.name: r for r in records}
     matched = [match_tensor(n, names) for n, _ in params]
