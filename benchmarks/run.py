@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -122,20 +123,13 @@ def report(name: str, argv: list[str]) -> dict:
         "peak_rss_tree_mb": round(max((r for _, r in sampler.samples), default=0) / 1e6),
         "peak_rss_by_phase_mb": {k: round(v) for k, v in by_phase.items()},
         "report_mb": round(out.stat().st_size / 1e6, 2), "sidecar_mb": round(side.stat().st_size / 1e6, 2),
-        "largest_tensor_mb": round(max(4 * _numel(t["shape"]) for t in data["tensors"]) / 1e6),
+        "largest_tensor_mb": round(max(4 * math.prod(t["shape"]) for t in data["tensors"]) / 1e6),
         "alerts": len(data["alerts"]), "argv": argv,
     }
     result["rss_target_mb"] = 2 * result["largest_tensor_mb"] + 1500
     out.unlink()
     side.unlink()
     return result
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def end_to_end(skip_1b: bool) -> dict:

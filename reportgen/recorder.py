@@ -27,7 +27,7 @@ LOG_VERSION = 1
 _FLUSH = 64  # records kept on the device before one device_get fetches them all
 
 
-def _named_leaves(tree) -> list[tuple[str, Any]]:
+def named_leaves(tree) -> list[tuple[str, Any]]:
     import jax
 
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
@@ -79,9 +79,9 @@ class TrainingRecorder:
 
         if self._edges is not None:
             return
-        named = _named_leaves(params)
+        named = named_leaves(params)
         self.names = [n for n, _ in named]
-        tops = [_tops(jax.device_get([leaf for _, leaf in _named_leaves(tree)])) for tree in (params, grads)]
+        tops = [_tops(jax.device_get([leaf for _, leaf in named_leaves(tree)])) for tree in (params, grads)]
         self._edges = tuple(jnp.asarray(_edges(np.array(t), self.bins)) for t in tops)  # [T, bins + 1] each
 
     def summarize(self, params, grads, updates=None) -> dict:
@@ -164,9 +164,9 @@ def _counts(x, edges):
 def _summaries(params, grads, updates, p_edges, g_edges) -> dict:
     import jax.numpy as jnp
 
-    p_leaves = [leaf for _, leaf in _named_leaves(params)]
-    g_leaves = [leaf for _, leaf in _named_leaves(grads)]
-    u_leaves = [leaf for _, leaf in _named_leaves(updates)] if updates is not None else None
+    p_leaves = [leaf for _, leaf in named_leaves(params)]
+    g_leaves = [leaf for _, leaf in named_leaves(grads)]
+    u_leaves = [leaf for _, leaf in named_leaves(updates)] if updates is not None else None
     out: dict[str, list] = {k: [] for k in ("param_norm", "grad_norm", "update_norm", "zero_grad_fraction",
                                             "param_hist", "grad_hist")}
     for t, (p, g) in enumerate(zip(p_leaves, g_leaves)):

@@ -15,9 +15,9 @@ PER_EXAMPLE_BYTES = 512 * 2**20  # per-example gradients in one batch: batch x p
 
 
 def _leaves(tree) -> list[tuple[str, np.ndarray]]:
-    from ..recorder import _named_leaves
+    from ..recorder import named_leaves
 
-    return [(name, np.asarray(leaf)) for name, leaf in _named_leaves(tree)]
+    return [(name, np.asarray(leaf)) for name, leaf in named_leaves(tree)]
 
 
 def importance_phase(spec: ModelSpec, config: Config, progress: Progress,

@@ -1,6 +1,7 @@
 """Load any supported weights source into a lazy `ModelWeights`; the format is read from content."""
 from __future__ import annotations
 
+import importlib
 import os
 import zipfile
 from pathlib import Path
@@ -8,11 +9,16 @@ from typing import Any
 
 from ..errors import InputError
 from ..types import Layout, ModelWeights
-from .npz_io import load_npz
-from .pytree_io import is_orbax_dir, load_msgpack, load_orbax, load_pytree
+from .pytree_io import is_orbax_dir, load_orbax, load_pytree
 from .safetensors_io import find_index, load_safetensors, load_sharded, looks_like_safetensors
 
 _HDF5 = b"\x89HDF\r\n\x1a\n"
+# Format (as `detect` names it) -> (module, loader function) for single weight files.
+_FILE_LOADERS = {
+    "safetensors": (".safetensors_io", "load_safetensors"), "npz": (".npz_io", "load_npz"),
+    "flax-msgpack": (".pytree_io", "load_msgpack"), "pytorch": (".torch_io", "load_torch"),
+    "keras": (".keras_io", "load_keras"), "onnx": (".onnx_io", "load_onnx"),
+}
 
 
 def load(source: Any, layout: Layout | None = None) -> ModelWeights:
@@ -32,24 +38,10 @@ def load(source: Any, layout: Layout | None = None) -> ModelWeights:
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     kind = detect(path, head)
-    if kind == "safetensors":
-        return load_safetensors(path, layout)
-    if kind == "npz":
-        return load_npz(path, layout)
-    if kind == "flax-msgpack":
-        return load_msgpack(path, layout)
-    if kind == "pytorch":
-        from .torch_io import load_torch
-
-        return load_torch(path, layout)
-    if kind == "keras":
-        from .keras_io import load_keras
-
-        return load_keras(path, layout)
-    if kind == "onnx":
-        from .onnx_io import load_onnx
-
-        return load_onnx(path, layout)
+    if kind in _FILE_LOADERS:
+        module, name = _FILE_LOADERS[kind]
+        # The optional formats' modules import their library (torch, onnx, h5py) only when used.
+        return getattr(importlib.import_module(module, __package__), name)(path, layout)
     raise InputError(
         f"{path}: unknown weights format (expected safetensors, Flax msgpack, .npz, an Orbax directory, a "
         "PyTorch state dict, ONNX or Keras .h5)")
