@@ -11,7 +11,7 @@ from .errors import InputError
 
 # Every section the report knows, in page order. Sections a later version adds go here.
 SECTIONS: tuple[str, ...] = ("overview", "stats", "heatmaps", "filters", "spectral", "projections", "saliency",
-                             "bias", "importance", "training", "diff")
+                             "circuits", "bias", "importance", "training", "diff")
 SALIENCY_METHODS: tuple[str, ...] = ("gradient", "gradient_x_input", "smoothgrad", "integrated_gradients")
 BASELINES: tuple[str, ...] = ("zeros", "blurred", "mean")
 
@@ -79,6 +79,16 @@ class Config:
     exploding_grad_growth: float = 1e3  # grad norm above this multiple of its early median: exploding
     stalled_update_ratio: float = 1e-6  # late median |update| / |w| below this: the layer stopped changing
     importance_max_examples: int = 512  # examples the per-class gradients are taken over (evenly spaced)
+    # Circuits: expanded weights, top connections, NMF factors (needs a ModelSpec)
+    circuits_skip: int = 1  # expanded weights for consecutive layers and pairs skipping up to this many
+    circuits_layers: tuple[str, ...] = ()  # layers shown with top connections; () = last conv + first hidden dense
+    circuits_max_units: int = 16  # target units shown per view (largest expanded-weight norm)
+    circuits_top_inputs: int = 6  # strongest source units shown per target unit
+    circuits_examples: int = 4  # top-activating examples shown per unit
+    circuits_max_examples: int = 2048  # examples searched for top activations (evenly spaced)
+    circuits_nmf_factors: int = 3  # k of the one-sided NMF; 3 shows as RGB
+    circuits_actmax_steps: int = 256  # gradient-ascent steps per image (image models); 0 = none
+    circuits_max_mb: float = 256.0  # largest expanded-weight Jacobian computed; bigger pairs are noted
     workers: int = 0  # threads for per-tensor work; 0 = one per CPU core, at most 4
 
 
@@ -108,10 +118,23 @@ def _check_saliency(values: dict[str, Any]) -> None:
         raise InputError(f"saliency_target must be 'predicted', 'label' or a class index, not {target!r}")
     if values.get("ig_baseline") not in (None, *BASELINES):
         raise InputError(f"ig_baseline must be one of {', '.join(BASELINES)}, not {values['ig_baseline']!r}")
-    for key in ("saliency_max_examples", "saliency_examples", "saliency_batch", "smoothgrad_samples",
+    for key in ("circuits_max_units", "circuits_top_inputs", "circuits_max_examples", "circuits_nmf_factors",
+                "saliency_max_examples", "saliency_examples", "saliency_batch", "smoothgrad_samples",
                 "ig_steps", "ig_max_steps"):
         if key in values and (not isinstance(values[key], int) or values[key] < 1):
             raise InputError(f"config key {key!r} must be a positive integer, not {values[key]!r}")
+
+
+def _check_circuits(values: dict[str, Any]) -> None:
+    layers = values.get("circuits_layers")
+    if layers is not None:
+        layers = (layers,) if isinstance(layers, str) else layers
+        if not isinstance(layers, (list, tuple)) or not all(isinstance(x, str) for x in layers):
+            raise InputError(f"circuits_layers must be a list of layer names, not {values['circuits_layers']!r}")
+        values["circuits_layers"] = tuple(layers)
+    for key in ("circuits_skip", "circuits_examples", "circuits_actmax_steps"):
+        if key in values and (not isinstance(values[key], int) or values[key] < 0):
+            raise InputError(f"config key {key!r} must be a non-negative integer, not {values[key]!r}")
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
@@ -134,6 +157,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         if f.name in values and f.type in ("float", "int") and not isinstance(values[f.name], (int, float)):
             raise InputError(f"config key {f.name!r} must be a number, not {values[f.name]!r}")
     _check_saliency(values)
+    _check_circuits(values)
     if values.get("max_report_mb", 0) < 0:
         raise InputError(f"max_report_mb must be 0 (no limit) or a size in MB, not {values['max_report_mb']!r}")
     if values.get("device") not in (None, "cpu", "gpu"):

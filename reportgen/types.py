@@ -337,6 +337,83 @@ class BiasAudit:
 
 
 @dataclass(frozen=True)
+class CircuitLayer:
+    """A layer of units found in the model's computation: a matmul (dense or conv) on a kernel."""
+
+    name: str  # the kernel's module path, e.g. Conv_1
+    tensor: str | None  # the report's kernel tensor, when it could be matched
+    kind: Literal["dense", "conv"]
+    n_units: int
+    spatial: tuple[int, ...]  # its output's spatial shape for one example (() for dense)
+
+
+@dataclass(frozen=True)
+class ExpandedWeights:
+    """The linear map from a source layer's units (or the input's channels) to a target layer's
+    units with ReLU as identity and max-pool as average-pool, read at the target's centre."""
+
+    source: str  # a CircuitLayer name, or "input"
+    target: str
+    skipped: tuple[str, ...]  # layers in between
+    weights: np.ndarray = field(repr=False, compare=False)  # float32 [target units, h, w, source units]
+    centre: tuple[int, ...] | None = None  # target position read (conv targets)
+    offset: tuple[int, ...] = ()  # where the kept window starts in the source's spatial grid
+    truncated: bool = False  # the receptive field reaches past the source map's edge
+    shown: np.ndarray = field(default=None, repr=False, compare=False)  # int32 target units shown
+    ranked: np.ndarray = field(default=None, repr=False, compare=False)  # int32 [shown, top] by L2
+    norms: np.ndarray = field(default=None, repr=False, compare=False)  # float32 [shown, top]
+
+
+@dataclass(frozen=True)
+class UnitContext:
+    """A layer's top-activating examples: per unit, the examples with its largest activation."""
+
+    layer: str
+    examples: np.ndarray = field(repr=False, compare=False)  # int32 [units, k] into the ModelSpec inputs
+    values: np.ndarray = field(repr=False, compare=False)  # float32 [units, k]: the activations
+
+
+@dataclass(frozen=True)
+class WeightFactors:
+    """One-sided NMF of expanded weights over the source units: k non-negative factors."""
+
+    source: str
+    target: str
+    factors: np.ndarray = field(repr=False, compare=False)  # [k, source units], each row's max 1
+    excitation: np.ndarray = field(repr=False, compare=False)  # [target units, h, w, k] from max(0, W)
+    inhibition: np.ndarray = field(repr=False, compare=False)  # [target units, h, w, k] from max(0, −W)
+    explained: float  # 1 − ‖X − UV‖² / ‖X‖² of the concatenated positive and negative parts
+
+
+@dataclass(frozen=True)
+class ActivationMax:
+    """Inputs optimised to excite each shown unit of one layer (gradient ascent, fixed seed)."""
+
+    layer: str
+    units: np.ndarray = field(repr=False, compare=False)  # int32
+    images: np.ndarray = field(repr=False, compare=False)  # [units, *input shape]
+    activation: np.ndarray = field(repr=False, compare=False)  # reached, per unit
+    top_example: np.ndarray = field(repr=False, compare=False)  # the best example's activation, per unit
+
+
+@dataclass(frozen=True)
+class Circuits:
+    """Expanded weights between layers, top connections with context, and weight factors."""
+
+    layers: tuple[CircuitLayer, ...]
+    expanded: tuple[ExpandedWeights, ...]
+    chosen: tuple[str, ...]  # layers whose top connections are shown with context
+    contexts: tuple[UnitContext, ...]
+    factors: tuple[WeightFactors, ...]
+    actmax: tuple[ActivationMax, ...]
+    example_ids: np.ndarray = field(repr=False, compare=False)  # inputs any context refers to
+    example_images: np.ndarray = field(repr=False, compare=False)  # those inputs
+    input_kind: str = "tabular"
+    n_examples: int = 0  # examples searched for top activations
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TensorAnalysis:
     """Everything computed for one tensor; `error` is set when an analysis of it failed."""
 
@@ -490,6 +567,7 @@ class Analysis:
     training: Training | None = None
     diff: CheckpointDiff | None = None
     importance: ClassImportance | None = None
+    circuits: Circuits | None = None
 
 
 def numpy_dtype(name: str) -> Any:

@@ -1,0 +1,190 @@
+"""Expanded weights by autodiff through the linearised model, lucid's connection ranking,
+one-sided NMF factors, top-activating examples and activation maximisation."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .linearize import Layer, Traced, layer_outputs
+
+INPUT = "input"
+
+
+def _spatial2d(a: np.ndarray) -> np.ndarray:
+    """[units, *spatial, channels] -> [units, h, w, channels]: 1-D maps as one row, dense as 1x1."""
+    if a.ndim == 2:
+        return a[:, None, None, :]
+    if a.ndim == 3:
+        return a[:, None, :, :]
+    return a
+
+
+def expanded_weights(traced: Traced, source: Layer | None, target: Layer, x_ref) -> tuple[np.ndarray, tuple, tuple, bool]:
+    """(weights [target units, h, w, source units], centre, offset, truncated).
+
+    The Jacobian of the target layer's matmul result with respect to the source layer's (or,
+    with source None, the input), through the model with ReLU as identity and max-pool as
+    average-pool, read at the target's centre position as in Voss et al. (2021). The map is then
+    affine in the source, so the Jacobian is the same at every point; where other
+    non-linearities remain, it is their linearisation at `x_ref`'s activations. Conv targets keep
+    only the window of source positions that reach the centre (the receptive field).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    x_ref = jnp.asarray(x_ref)
+
+    def read(a):  # the target's matmul result, given the source's (or, for the input, given the input)
+        x, inject = (a, {}) if source is None else (x_ref, {source.param: a})
+        out = layer_outputs(traced, x, (target.param,), linear=True, inject=inject)[target.param][0]
+        return out[centre] if centre else out
+
+    centre = tuple(s // 2 for s in target.spatial)
+    a0 = x_ref if source is None else layer_outputs(traced, x_ref, (source.param,), linear=True)[source.param]
+    jac = jax.jit(jax.jacrev(read))(a0)  # [target units, 1, *source spatial, source units]
+    w = _spatial2d(np.asarray(jac, np.float32)[:, 0])
+    offset: tuple = (0, 0)
+    truncated = False
+    if centre and w.shape[1] * w.shape[2] > 1:
+        # Outside the receptive field the Jacobian is exactly zero: keep the window that is not.
+        live = np.abs(w).sum(axis=(0, 3)) > 0
+        rows, cols = np.flatnonzero(live.any(axis=1)), np.flatnonzero(live.any(axis=0))
+        if rows.size:
+            truncated = bool(rows[0] == 0 or cols[0] == 0 or rows[-1] == live.shape[0] - 1
+                             or cols[-1] == live.shape[1] - 1) and live.size > 1
+            w = w[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+            offset = (int(rows[0]), int(cols[0]))
+    return np.ascontiguousarray(w), centre or None, offset, truncated
+
+
+def rank_connections(w: np.ndarray, max_units: int, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(shown target units, their `top` source units ranked by the L2 norm of the spatial
+    kernel connecting them (lucid's ranking), those norms). The `max_units` target units with
+    the largest expanded-weight norm are shown, in index order."""
+    norms = np.sqrt((w.astype(np.float64) ** 2).sum(axis=(1, 2)))  # [target, source]
+    shown = np.sort(np.argsort(-norms.sum(axis=1), kind="stable")[:max_units]).astype(np.int32)
+    ranked = np.argsort(-norms[shown], axis=1, kind="stable")[:, :top].astype(np.int32)
+    return shown, ranked, np.take_along_axis(norms[shown], ranked, axis=1).astype(np.float32)
+
+
+def one_sided_nmf(w: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(factors [k, source], excitation and inhibition [target, h, w, k], explained share).
+
+    The source-unit axis is factored: rows of max(0, W) and max(0, −W) (every target unit and
+    position) are stacked into one non-negative matrix X ≈ U·V, V [k, source] the factors.
+    Factors are scaled to a largest entry of 1 (U takes the scale) and ordered by their total
+    loading, so that the first factor is red, the second green and the third blue."""
+    from sklearn.decomposition import NMF
+
+    n_t, h, wd, n_s = w.shape
+    flat = w.reshape(-1, n_s).astype(np.float64)
+    x = np.concatenate([np.maximum(flat, 0), np.maximum(-flat, 0)])
+    model = NMF(n_components=k, init="nndsvda", max_iter=2000, tol=1e-6, random_state=seed)
+    u = model.fit_transform(x)
+    v = model.components_
+    scale = v.max(axis=1)
+    scale[scale == 0] = 1.0
+    u, v = u * scale, v / scale[:, None]
+    order = np.argsort(-u.sum(axis=0), kind="stable")
+    u, v = u[:, order], v[order]
+    total = float((x ** 2).sum())
+    explained = 1.0 - float(((x - u @ v) ** 2).sum()) / total if total > 0 else 1.0
+    half = len(flat)
+    shape = (n_t, h, wd, k)
+    return (v.astype(np.float32), u[:half].reshape(shape).astype(np.float32),
+            u[half:].reshape(shape).astype(np.float32), explained)
+
+
+def unit_activations(traced: Traced, layers: tuple[Layer, ...], x: np.ndarray, batch: int) -> dict[str, np.ndarray]:
+    """Per layer, [examples, units]: each unit's largest matmul result over positions.
+
+    A per-unit bias and any increasing activation after it leave the order of examples as it
+    is, so this ranks examples as the unit's largest post-activation does (exactly so for
+    ReLU units: ties at zero aside)."""
+    import jax
+    import jax.numpy as jnp
+
+    from .saliency_phase import batched
+
+    wanted = tuple(l.param for l in layers)
+
+    def one(xi):
+        out = layer_outputs(traced, xi[None], wanted)
+        return jnp.concatenate([jnp.max(out[p][0].reshape(-1, out[p].shape[-1]), axis=0) for p in wanted])
+
+    fn = jax.jit(jax.vmap(one))
+    flat = batched(lambda x: fn(x), {"x": x}, batch)
+    ends = np.cumsum([0] + [l.n_units for l in layers])
+    return {l.name: flat[:, ends[i]:ends[i + 1]] for i, l in enumerate(layers)}
+
+
+def top_examples(acts: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit, the `k` examples with the largest activation (ties: lower index first)."""
+    order = np.argsort(-acts, axis=0, kind="stable")[:k].T.astype(np.int32)  # [units, k]
+    return order, np.take_along_axis(acts.T, order, axis=1).astype(np.float32)
+
+
+def activation_max(traced: Traced, layer: Layer, units: np.ndarray, lo: float, hi: float, scale: np.ndarray,
+                   steps: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(images [units, *input], largest activation reached [units]): gradient ascent on each unit's
+    mean matmul result over positions (lucid's channel objective) from a fixed-seed start.
+
+    The image is a sigmoid of free parameters, so it stays in the inputs' range [lo, hi]; an L2
+    pull to the range's middle and a total-variation penalty keep it smooth. The objective is
+    divided by `scale` (the unit's spread over the examples), so one step size suits every unit.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    shape = traced.input_shape[1:]
+    span = hi - lo
+
+    def unit_map(img, unit):
+        return layer_outputs(traced, img[None], (layer.param,))[layer.param][0][..., unit]
+
+    def act(img, unit):
+        return jnp.mean(unit_map(img, unit))
+
+    def loss(z, unit, s):
+        img = lo + span * jax.nn.sigmoid(z)
+        rel = (img - lo) / span - 0.5
+        tv = sum(jnp.mean(jnp.abs(jnp.diff(rel, axis=a))) for a in range(len(shape) - 1))
+        return -act(img, unit) / s + 0.5 * jnp.mean(rel ** 2) + 0.5 * tv
+
+    grad = jax.grad(loss)
+
+    def solve(z, unit, s):
+        def step(i, state):  # Adam, written out: one small loop, no optimiser dependency
+            z, m, v = state
+            g = grad(z, unit, s)
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            t = i + 1.0
+            return z - 0.05 * (m / (1 - 0.9 ** t)) / (jnp.sqrt(v / (1 - 0.999 ** t)) + 1e-8), m, v
+
+        z, _, _ = jax.lax.fori_loop(0, steps, step, (z, jnp.zeros_like(z), jnp.zeros_like(z)))
+        img = lo + span * jax.nn.sigmoid(z)
+        return img, jnp.max(unit_map(img, unit))  # measured as the examples are ranked
+
+    z0 = 0.01 * jax.random.normal(jax.random.key(seed), (len(units), *shape), jnp.float32)
+    images, reached = jax.jit(jax.vmap(solve))(z0, jnp.asarray(units), jnp.asarray(scale, jnp.float32))
+    return np.asarray(images, np.float32), np.asarray(reached, np.float32)
+
+
+def default_chosen(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
+    """The last conv layer and the first hidden dense layer (the output layer is not hidden)."""
+    convs = [l for l in layers if l.kind == "conv"]
+    dense = [l for l in layers if l.kind == "dense"][:-1]
+    return tuple(l for l in (convs[-1] if convs else None, dense[0] if dense else None) if l is not None)
+
+
+def pairs(layers: tuple[Layer, ...], skip: int, with_input: bool) -> list[tuple[Layer | None, Layer, tuple[Layer, ...]]]:
+    """(source or None for the input, target, skipped layers): consecutive pairs and pairs that
+    skip up to `skip` layers."""
+    nodes: list[Any] = ([None] if with_input else []) + list(layers)
+    out = []
+    for gap in range(1, skip + 2):
+        for i in range(len(nodes) - gap):
+            out.append((nodes[i], nodes[i + gap], tuple(nodes[i + 1:i + gap])))
+    return out

@@ -1,0 +1,111 @@
+"""The circuits phase: which layer pairs are expanded, which layers get context, then the kernels."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..config import Config
+from ..progress import Progress
+from ..types import ActivationMax, CircuitLayer, Circuits, ExpandedWeights, ModelSpec, UnitContext, WeightFactors
+from . import circuits as C
+from .linearize import Layer, trace
+from .projection import evenly_spaced
+from .training import match_tensor
+
+
+def _chosen(layers: tuple[Layer, ...], wanted: tuple[str, ...], notes: list[str]) -> tuple[Layer, ...]:
+    if not wanted:
+        return C.default_chosen(layers)
+    out = []
+    for name in wanted:
+        hit = next((l for l in layers if name in (l.name, l.param) or l.name.endswith("/" + name)), None)
+        if hit is None:
+            notes.append(f"circuits_layers: no layer {name!r} (layers: {', '.join(l.name for l in layers)}).")
+        elif hit not in out:
+            out.append(hit)
+    return tuple(out)
+
+
+def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_names: tuple[str, ...]) -> Circuits | str:
+    inputs = np.asarray(spec.inputs)
+    floating = np.issubdtype(inputs.dtype, np.floating)
+    traced = trace(spec.apply_fn, spec.params, inputs[:1])
+    layers = traced.layers
+    if not layers:
+        return "no dense or conv layer was found in the model's computation (apply_fn)"
+    notes: list[str] = []
+    info = tuple(CircuitLayer(name=l.name, tensor=match_tensor(l.param, tensor_names), kind=l.kind,
+                              n_units=l.n_units, spatial=l.spatial) for l in layers)
+    x_ref = inputs.mean(axis=0, keepdims=True).astype(inputs.dtype) if floating else inputs[:1]
+    with_input = floating and spec.input_kind in ("image", "tabular")
+    todo = C.pairs(layers, config.circuits_skip, with_input)
+    expanded: list[ExpandedWeights] = []
+    with progress.phase(f"expanded weights for {len(todo)} layer pairs"):
+        for i, (src, tgt, skipped) in enumerate(todo, 1):
+            label = f"{src.name if src else C.INPUT} → {tgt.name}"
+            progress.step(i, len(todo), label)
+            src_size = math.prod(src.out_shape if src else traced.input_shape)
+            if 4 * src_size * tgt.n_units > config.circuits_max_mb * 2**20:
+                notes.append(f"Expanded weights {label} not computed: the Jacobian would take "
+                             f"{4 * src_size * tgt.n_units / 2**20:,.0f} MB, over circuits_max_mb.")
+                continue
+            try:
+                w, centre, offset, truncated = C.expanded_weights(traced, src, tgt, x_ref)
+            except Exception as exc:  # one pair (an unusual op in between) must not lose the others
+                if config.strict:
+                    raise
+                notes.append(f"Expanded weights {label} failed: {type(exc).__name__}: {exc}")
+                continue
+            shown, ranked, norms = C.rank_connections(w, config.circuits_max_units, config.circuits_top_inputs)
+            expanded.append(ExpandedWeights(
+                source=src.name if src else C.INPUT, target=tgt.name, skipped=tuple(l.name for l in skipped),
+                weights=w, centre=centre, offset=offset, truncated=truncated, shown=shown, ranked=ranked,
+                norms=norms))
+    chosen = _chosen(layers, config.circuits_layers, notes)
+    take = evenly_spaced(len(inputs), config.circuits_max_examples)
+    with progress.phase(f"top-activating examples over {len(take):,} inputs"):
+        acts = C.unit_activations(traced, layers, inputs[take], config.saliency_batch)
+    contexts = []
+    for l in layers:
+        order, values = C.top_examples(acts[l.name], max(config.circuits_examples, 1))
+        contexts.append(UnitContext(layer=l.name, examples=take[order].astype(np.int32), values=values))
+    consecutive = {e.target: e for e in expanded if not e.skipped}
+    factors: list[WeightFactors] = []
+    k = config.circuits_nmf_factors
+    for l in chosen:
+        e = consecutive.get(l.name)
+        if e is None:
+            continue
+        if e.weights.shape[-1] <= k:
+            notes.append(f"NMF factors of {l.name}: its source ({e.source}) has {e.weights.shape[-1]} units, "
+                         f"not more than the {k} factors.")
+            continue
+        v, exc_, inh, explained = C.one_sided_nmf(e.weights, k)
+        factors.append(WeightFactors(source=e.source, target=l.name, factors=v, excitation=exc_, inhibition=inh,
+                                     explained=explained))
+    actmax = []
+    if spec.input_kind == "image" and floating and config.circuits_actmax_steps > 0:
+        lo, hi = float(inputs.min()), float(inputs.max())
+        with progress.phase(f"activation maximisation for {len(chosen)} layers"):
+            for i, l in enumerate(chosen, 1):
+                progress.step(i, len(chosen), l.name)
+                e = consecutive.get(l.name)
+                units = e.shown if e is not None else np.arange(min(l.n_units, config.circuits_max_units), dtype=np.int32)
+                scale = acts[l.name][:, units].std(axis=0) + 1e-6
+                images, reached = C.activation_max(traced, l, units, lo, hi, scale, config.circuits_actmax_steps)
+                actmax.append(ActivationMax(layer=l.name, units=units, images=images, activation=reached,
+                                            top_example=acts[l.name][:, units].max(axis=0)))
+    # The inputs the page shows: each expanded view's target units' best example, every chosen
+    # unit's top examples.
+    by_layer = {c.layer: c for c in contexts}
+    ids = [by_layer[e.target].examples[e.shown, 0] for e in expanded]
+    ids += [by_layer[l.name].examples[consecutive[l.name].shown] for l in chosen if l.name in consecutive]
+    example_ids = np.unique(np.concatenate([np.ravel(i) for i in ids])) if ids else np.zeros(0, np.int32)
+    if len(take) < len(inputs):
+        notes.append(f"Top-activating examples from {len(take):,} of {len(inputs):,} inputs, evenly spaced "
+                     "(circuits_max_examples).")
+    return Circuits(
+        layers=info, expanded=tuple(expanded), chosen=tuple(l.name for l in chosen), contexts=tuple(contexts),
+        factors=tuple(factors), actmax=tuple(actmax), example_ids=example_ids.astype(np.int32),
+        example_images=inputs[example_ids], input_kind=spec.input_kind, n_examples=len(take), notes=tuple(notes))
