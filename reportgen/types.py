@@ -360,8 +360,9 @@ class ExpandedWeights:
     offset: tuple[int, ...] = ()  # where the kept window starts in the source's spatial grid
     truncated: bool = False  # the receptive field reaches past the source map's edge
     shown: np.ndarray = field(default=None, repr=False, compare=False)  # int32 target units shown
-    ranked: np.ndarray = field(default=None, repr=False, compare=False)  # int32 [shown, top] by L2
-    norms: np.ndarray = field(default=None, repr=False, compare=False)  # float32 [shown, top]
+    ranked: np.ndarray = field(default=None, repr=False, compare=False)  # int32 [target units, top] by L2
+    norms: np.ndarray = field(default=None, repr=False, compare=False)  # float32 [target units, top]
+    heatmap: Heatmap | None = None  # a dense source (h = w = 1): the whole [target, source] matrix
 
 
 @dataclass(frozen=True)
@@ -409,6 +410,7 @@ class Circuits:
     example_ids: np.ndarray = field(repr=False, compare=False)  # inputs any context refers to
     example_images: np.ndarray = field(repr=False, compare=False)  # those inputs
     input_kind: str = "tabular"
+    input_names: tuple[str, ...] = ()  # tabular inputs: the ModelSpec's feature names
     n_examples: int = 0  # examples searched for top activations
     notes: tuple[str, ...] = ()
 
@@ -543,6 +545,7 @@ class Timings:
     spectral_s: float = 0.0
     projection_s: float = 0.0
     saliency_s: float = 0.0
+    circuits_s: float = 0.0
     bias_s: float = 0.0
     training_s: float = 0.0  # the training log, the checkpoint diff and per-class importance
     render_s: float = 0.0

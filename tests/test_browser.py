@@ -33,6 +33,7 @@ def test_demo_report_renders_offline(tmp_path):
     assert len(fields) >= 8 and set(fields) == {"logc"}  # every histogram switched to log counts
     assert result.sidebar_ok
     assert "Integrated Gradients completeness" in result.text and "within the 1% tolerance" in result.text
+    assert all(part in result.text for part in ("Top connections", "Expanded weights", "Weight factors"))
 
 
 def test_credit_demo_tabular_saliency_and_bias_render(tmp_path):

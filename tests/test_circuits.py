@@ -50,16 +50,16 @@ def test_linear_dense_stack_expanded_weights_equal_the_matrix_product_exactly():
                                                                     ("Dense_2", "dense", 3)]
     d0, d1, d2 = traced.layers
     w0, w1, w2 = (np.asarray(params[f"Dense_{i}"]["kernel"]) for i in range(3))
-    skip, centre, _, _ = C.expanded_weights(traced, d0, d2, x[:1])
+    skip, centre, _, _ = C.expanded_weights(traced, params, d0, d2, x[:1])
     assert centre is None and skip.shape == (3, 1, 1, 5)
     np.testing.assert_array_equal(skip[:, 0, 0, :], (w1 @ w2).T)  # Dense_0's units -> Dense_2's, across Dense_1
-    np.testing.assert_array_equal(C.expanded_weights(traced, d0, d1, x[:1])[0][:, 0, 0], w1.T)
-    np.testing.assert_array_equal(C.expanded_weights(traced, None, d2, x[:1])[0][:, 0, 0], (w0 @ w1 @ w2).T)
+    np.testing.assert_array_equal(C.expanded_weights(traced, params, d0, d1, x[:1])[0][:, 0, 0], w1.T)
+    np.testing.assert_array_equal(C.expanded_weights(traced, params, None, d2, x[:1])[0][:, 0, 0], (w0 @ w1 @ w2).T)
     # Real-valued weights: the product in float64 to float32 rounding.
     real = _init(model, x[:1])
     traced = trace(lambda p, v: model.apply({"params": p}, v), real, x[:1])
     w = [np.asarray(real[f"Dense_{i}"]["kernel"], np.float64) for i in range(3)]
-    got = C.expanded_weights(traced, None, traced.layers[2], x[:1])[0][:, 0, 0]
+    got = C.expanded_weights(traced, real, None, traced.layers[2], x[:1])[0][:, 0, 0]
     np.testing.assert_allclose(got, (w[0] @ w[1] @ w[2]).T, rtol=1e-5, atol=1e-7)
 
 
@@ -99,18 +99,19 @@ def test_linear_conv_stack_expanded_weights_equal_the_composed_convolution():
     traced = trace(lambda p, v: model.apply({"params": p}, v), params, x[:1])
     conv0, conv1 = traced.layers
     assert conv1.spatial == (7, 7)
-    w, centre, offset, truncated = C.expanded_weights(traced, None, conv1, x[:1])
+    w, centre, offset, truncated = C.expanded_weights(traced, params, None, conv1, x[:1])
     k0, k1 = (np.asarray(params[f"Conv_{i}"]["kernel"], np.float64) for i in range(2))
     composed = _composed_kernel(k0, k1)  # [5, 5, 2, 3]
     assert centre == (3, 3) and offset == (3, 3) and not truncated  # output (3, 3) sees inputs 3..7
     np.testing.assert_array_equal(w, composed.transpose(3, 0, 1, 2).astype(np.float32))
     # Consecutive conv layers: the expanded weights are the kernel itself, [out, kh, kw, in].
-    np.testing.assert_array_equal(C.expanded_weights(traced, conv0, conv1, x[:1])[0], k1.transpose(3, 0, 1, 2))
-    # lucid's ranking: per shown output unit, inputs by the L2 norm of their spatial kernel.
+    np.testing.assert_array_equal(C.expanded_weights(traced, params, conv0, conv1, x[:1])[0], k1.transpose(3, 0, 1, 2))
+    # lucid's ranking: per output unit, inputs by the L2 norm of their spatial kernel.
     shown, ranked, norms = C.rank_connections(w, 2, 2)
     per_input = np.sqrt((composed ** 2).sum(axis=(0, 1))).T  # [out, in]
     assert list(shown) == sorted(np.argsort(-per_input.sum(1), kind="stable")[:2])
-    np.testing.assert_allclose(norms, np.sort(per_input[shown], axis=1)[:, ::-1][:, :2], rtol=1e-6)
+    np.testing.assert_array_equal(ranked, np.argsort(-per_input, axis=1, kind="stable")[:, :2])
+    np.testing.assert_allclose(norms, np.sort(per_input, axis=1)[:, ::-1][:, :2], rtol=1e-6)
 
 
 def _numpy_pipeline(x, k0, k1, pool):
@@ -129,7 +130,7 @@ def test_max_pool_is_read_as_average_pool_against_impulse_responses():
     x = np.zeros((1, 14, 14, 2), np.float32)
     params = _int_weights(_init(model, x), 3)
     traced = trace(lambda p, v: model.apply({"params": p}, v), params, x)
-    w, centre, offset, _ = C.expanded_weights(traced, None, traced.layers[1], x)
+    w, centre, offset, _ = C.expanded_weights(traced, params, None, traced.layers[1], x)
     k0, k1 = (np.asarray(params[f"Conv_{i}"]["kernel"], np.float64) for i in range(2))
     # Independent reference: impulse responses of the linear pipeline at the same output position.
     ref = np.zeros((3, 14, 14, 2))
@@ -163,15 +164,31 @@ def test_linear_stand_ins_never_touch_the_models_own_forward_pass():
     assert float(jax.nn.relu(jnp.float32(-2.0))) == 0.0
     # The interpreter without the stand-ins is the model; with them it is not (ReLUs are cut off).
     traced = trace(spec.apply_fn, params, x[:1])
-    np.testing.assert_allclose(np.asarray(model_output(traced, x[:1])), before[:1], rtol=1e-6, atol=1e-6)
-    assert np.abs(np.asarray(model_output(traced, x[:1], linear=True)) - before[:1]).max() > 1e-3
+    np.testing.assert_allclose(np.asarray(model_output(traced, params, x[:1])), before[:1], rtol=1e-6, atol=1e-6)
+    assert np.abs(np.asarray(model_output(traced, params, x[:1], linear=True)) - before[:1]).max() > 1e-3
     # ...and the expanded weights are not the real model's Jacobian at that input.
     conv1 = traced.layers[1]
-    real = jax.jacrev(lambda v: layer_outputs(traced, v, (conv1.param,))[conv1.param][0][conv1.spatial[0] // 2,
+    real = jax.jacrev(lambda v: layer_outputs(traced, params, v, (conv1.param,))[conv1.param][0][conv1.spatial[0] // 2,
                                                                                         conv1.spatial[1] // 2])(x[:1])
-    w, _, offset, _ = C.expanded_weights(traced, None, conv1, x[:1])
+    w, _, offset, _ = C.expanded_weights(traced, params, None, conv1, x[:1])
     cropped = np.asarray(real)[:, 0, offset[0]:offset[0] + w.shape[1], offset[1]:offset[1] + w.shape[2]]
     assert np.abs(cropped - w).max() > 1e-3
+
+
+def test_second_circuits_pass_compiles_nothing():
+    from reportgen.analysis import compile_watch
+
+    model = _conv_stack("max")
+    x = np.random.default_rng(7).normal(size=(12, 14, 14, 2)).astype(np.float32)
+    spec = ModelSpec(apply_fn=lambda p, v: model.apply({"params": p}, v), params=_init(model, x[:1]), inputs=x,
+                     input_kind="image")
+    config = Config(circuits_actmax_steps=8, saliency_batch=8)
+    first = circuits_phase(spec, config, Progress(enabled=False), ())
+    before = compile_watch.snapshot()[0]
+    second = circuits_phase(spec, config, Progress(enabled=False), ())
+    assert compile_watch.snapshot()[0] == before
+    for a, b in zip(first.expanded, second.expanded):
+        np.testing.assert_array_equal(a.weights, b.weights)
 
 
 def test_top_activating_examples_match_the_models_captured_intermediates():
@@ -185,7 +202,7 @@ def test_top_activating_examples_match_the_models_captured_intermediates():
     spec = digits.spec()
     x = np.asarray(spec.inputs)[:200]
     traced = trace(spec.apply_fn, spec.params, x[:1])
-    acts = C.unit_activations(traced, traced.layers, x, 64)
+    acts = C.unit_activations(traced, spec.params, traced.layers, x, 64)
     inter = spec.intermediates_fn(spec.params, x)
     for layer in traced.layers:
         out = np.asarray(jax.device_get(inter[layer.name]["__call__"][0]))  # with bias: the ranking is the same
@@ -219,10 +236,10 @@ def test_activation_maximisation_is_deterministic_and_beats_typical_examples():
     params = _init(model, x[:1])
     traced = trace(lambda p, v: model.apply({"params": p}, v), params, x[:1])
     layer = traced.layers[1]
-    acts = C.unit_activations(traced, (layer,), x, 32)[layer.name]
+    acts = C.unit_activations(traced, params, (layer,), x, 32)[layer.name]
     units = np.arange(layer.n_units, dtype=np.int32)
-    a = C.activation_max(traced, layer, units, 0.0, 1.0, acts.std(axis=0) + 1e-6, 64)
-    b = C.activation_max(traced, layer, units, 0.0, 1.0, acts.std(axis=0) + 1e-6, 64)
+    a = C.activation_max(traced, params, layer, units, 0.0, 1.0, acts.std(axis=0) + 1e-6, 64)
+    b = C.activation_max(traced, params, layer, units, 0.0, 1.0, acts.std(axis=0) + 1e-6, 64)
     np.testing.assert_array_equal(a[0], b[0])
     assert a[0].min() >= 0 and a[0].max() <= 1
     assert (a[1] > np.median(acts, axis=0)).all()
@@ -237,3 +254,45 @@ def test_pairs_and_default_layers():
     assert got == [("input", "c0", ()), ("c0", "c1", ()), ("c1", "d0", ()), ("d0", "d1", ()),
                    ("input", "c1", ("c0",)), ("c0", "d0", ("c1",)), ("c1", "d1", ("d0",))]
     assert [l.name for l in C.default_chosen(ls)] == ["c1", "d0"]
+
+
+def test_digits_demo_shows_expanded_weights_top_connections_and_factors(tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    from markupsafe import escape
+
+    from reportgen.cli import main
+    from reportgen.report.circuits import EXPANDED_TEXT, NMF_TEXT, TOP_TEXT
+
+    out, side = tmp_path / "d.html", tmp_path / "d.json"
+    assert main(["demo", "digits", "-o", str(out), "--json", str(side), "-q", "--sections", "overview,circuits"]) == 0
+    c = json.loads(side.read_text())["circuits"]
+    assert c["chosen"] == ["Conv_1", "Dense_0"]  # the last conv layer and the first hidden dense layer
+    shapes = {(e["source"], e["target"]): e["shape"] for e in c["expanded"]}
+    assert shapes == {("input", "Conv_0"): [16, 3, 3, 1], ("Conv_0", "Conv_1"): [32, 3, 3, 16],
+                      ("Conv_1", "Dense_0"): [64, 8, 8, 32], ("Dense_0", "Dense_1"): [10, 1, 1, 64],
+                      ("input", "Conv_1"): [32, 5, 5, 1], ("Conv_0", "Dense_0"): [64, 8, 8, 16],
+                      ("Conv_1", "Dense_1"): [10, 8, 8, 32]}
+    # Top connections into Conv_1 rank Conv_0's units by the L2 norm of the committed kernel.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sample_models" / "digits_cnn"))
+    import model as digits
+
+    kernel = np.asarray(digits.load_params()["Conv_1"]["kernel"], np.float64)  # [3, 3, 16, 32]
+    l2 = np.sqrt((kernel ** 2).sum(axis=(0, 1))).T  # [out, in]
+    conv = next(e for e in c["expanded"] if (e["source"], e["target"]) == ("Conv_0", "Conv_1"))
+    assert len(conv["top_connections"]) == 32 and len(conv["shown"]) == 16
+    for row in conv["top_connections"]:
+        assert [s["unit"] for s in row["sources"]] == list(np.argsort(-l2[row["unit"]], kind="stable")[:6])
+        np.testing.assert_allclose([s["l2"] for s in row["sources"]], np.sort(l2[row["unit"]])[::-1][:6], rtol=1e-5)
+    assert [f["target"] for f in c["factors"]] == ["Conv_1", "Dense_0"]
+    assert all(0.2 < f["explained"] <= 1 and np.shape(f["factors"])[0] == 3 for f in c["factors"])
+    assert [a["layer"] for a in c["activation_max"]] == ["Conv_1", "Dense_0"]
+    assert all(len(v) == 4 for v in c["top_examples"]["Conv_1"])
+    html = out.read_text()
+    for text in (TOP_TEXT.format(n="360"), EXPANDED_TEXT, NMF_TEXT.format(k=3)):
+        assert str(escape(text)) in html
+    for fid in ("circ-top-0", "circ-top-1", "circ-nmf-0", "circ-nmf-1"):
+        assert f'id="{fid}"' in html
+    assert html.count('id="circ-exp-') == 5  # the 7 pairs less the 2 shown as top connections

@@ -2,6 +2,7 @@
 one-sided NMF factors, top-activating examples and activation maximisation."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,30 @@ def _spatial2d(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def expanded_weights(traced: Traced, source: Layer | None, target: Layer, x_ref) -> tuple[np.ndarray, tuple, tuple, bool]:
+@functools.lru_cache(maxsize=64)
+def _jacobian_fn(traced: Traced, source: Layer | None, target: Layer):
+    """jit((params, x_ref, a0) -> d target[centre] / d source) for one pair of one trace."""
+    import jax
+
+    centre = tuple(s // 2 for s in target.spatial)
+
+    def read(a, params, x_ref):  # the target's matmul result, given the source's (or the input)
+        x, inject = (a, {}) if source is None else (x_ref, {source.param: a})
+        out = layer_outputs(traced, params, x, (target.param,), linear=True, inject=inject)[target.param][0]
+        return out[centre] if centre else out
+
+    return jax.jit(lambda params, x_ref, a0: jax.jacrev(read)(a0, params, x_ref))
+
+
+@functools.lru_cache(maxsize=64)
+def _outputs_fn(traced: Traced, wanted: tuple[str, ...], linear: bool):
+    import jax
+
+    return jax.jit(lambda params, x: layer_outputs(traced, params, x, wanted, linear=linear))
+
+
+def expanded_weights(traced: Traced, params: Any, source: Layer | None, target: Layer,
+                     x_ref) -> tuple[np.ndarray, tuple | None, tuple, bool]:
     """(weights [target units, h, w, source units], centre, offset, truncated).
 
     The Jacobian of the target layer's matmul result with respect to the source layer's (or,
@@ -30,20 +54,11 @@ def expanded_weights(traced: Traced, source: Layer | None, target: Layer, x_ref)
     non-linearities remain, it is their linearisation at `x_ref`'s activations. Conv targets keep
     only the window of source positions that reach the centre (the receptive field).
     """
-    import jax
-    import jax.numpy as jnp
-
-    x_ref = jnp.asarray(x_ref)
-
-    def read(a):  # the target's matmul result, given the source's (or, for the input, given the input)
-        x, inject = (a, {}) if source is None else (x_ref, {source.param: a})
-        out = layer_outputs(traced, x, (target.param,), linear=True, inject=inject)[target.param][0]
-        return out[centre] if centre else out
-
-    centre = tuple(s // 2 for s in target.spatial)
-    a0 = x_ref if source is None else layer_outputs(traced, x_ref, (source.param,), linear=True)[source.param]
-    jac = jax.jit(jax.jacrev(read))(a0)  # [target units, 1, *source spatial, source units]
+    x_ref = np.asarray(x_ref)
+    a0 = x_ref if source is None else _outputs_fn(traced, (source.param,), True)(params, x_ref)[source.param]
+    jac = _jacobian_fn(traced, source, target)(params, x_ref, a0)  # [target units, 1, *source spatial, source units]
     w = _spatial2d(np.asarray(jac, np.float32)[:, 0])
+    centre = tuple(s // 2 for s in target.spatial) or None
     offset: tuple = (0, 0)
     truncated = False
     if centre and w.shape[1] * w.shape[2] > 1:
@@ -55,17 +70,17 @@ def expanded_weights(traced: Traced, source: Layer | None, target: Layer, x_ref)
                              or cols[-1] == live.shape[1] - 1) and live.size > 1
             w = w[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
             offset = (int(rows[0]), int(cols[0]))
-    return np.ascontiguousarray(w), centre or None, offset, truncated
+    return np.ascontiguousarray(w), centre, offset, truncated
 
 
 def rank_connections(w: np.ndarray, max_units: int, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(shown target units, their `top` source units ranked by the L2 norm of the spatial
-    kernel connecting them (lucid's ranking), those norms). The `max_units` target units with
-    the largest expanded-weight norm are shown, in index order."""
+    """(shown target units, per target unit its `top` source units ranked by the L2 norm of the
+    spatial kernel connecting them (lucid's ranking), those norms). The `max_units` target
+    units with the largest expanded-weight norm are the ones shown, in index order."""
     norms = np.sqrt((w.astype(np.float64) ** 2).sum(axis=(1, 2)))  # [target, source]
     shown = np.sort(np.argsort(-norms.sum(axis=1), kind="stable")[:max_units]).astype(np.int32)
-    ranked = np.argsort(-norms[shown], axis=1, kind="stable")[:, :top].astype(np.int32)
-    return shown, ranked, np.take_along_axis(norms[shown], ranked, axis=1).astype(np.float32)
+    ranked = np.argsort(-norms, axis=1, kind="stable")[:, :top].astype(np.int32)
+    return shown, ranked, np.take_along_axis(norms, ranked, axis=1).astype(np.float32)
 
 
 def one_sided_nmf(w: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -96,25 +111,29 @@ def one_sided_nmf(w: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.
             u[half:].reshape(shape).astype(np.float32), explained)
 
 
-def unit_activations(traced: Traced, layers: tuple[Layer, ...], x: np.ndarray, batch: int) -> dict[str, np.ndarray]:
+@functools.lru_cache(maxsize=16)
+def _activations_fn(traced: Traced, wanted: tuple[str, ...]):
+    import jax
+    import jax.numpy as jnp
+
+    def one(params, xi):
+        out = layer_outputs(traced, params, xi[None], wanted)
+        return jnp.concatenate([jnp.max(out[p][0].reshape(-1, out[p].shape[-1]), axis=0) for p in wanted])
+
+    return jax.jit(jax.vmap(one, in_axes=(None, 0)))
+
+
+def unit_activations(traced: Traced, params: Any, layers: tuple[Layer, ...], x: np.ndarray,
+                     batch: int) -> dict[str, np.ndarray]:
     """Per layer, [examples, units]: each unit's largest matmul result over positions.
 
     A per-unit bias and any increasing activation after it leave the order of examples as it
     is, so this ranks examples as the unit's largest post-activation does (exactly so for
     ReLU units: ties at zero aside)."""
-    import jax
-    import jax.numpy as jnp
-
     from .saliency_phase import batched
 
-    wanted = tuple(l.param for l in layers)
-
-    def one(xi):
-        out = layer_outputs(traced, xi[None], wanted)
-        return jnp.concatenate([jnp.max(out[p][0].reshape(-1, out[p].shape[-1]), axis=0) for p in wanted])
-
-    fn = jax.jit(jax.vmap(one))
-    flat = batched(lambda x: fn(x), {"x": x}, batch)
+    fn = _activations_fn(traced, tuple(l.param for l in layers))
+    flat = batched(lambda x: fn(params, x), {"x": x}, batch)
     ends = np.cumsum([0] + [l.n_units for l in layers])
     return {l.name: flat[:, ends[i]:ends[i + 1]] for i, l in enumerate(layers)}
 
@@ -125,39 +144,31 @@ def top_examples(acts: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return order, np.take_along_axis(acts.T, order, axis=1).astype(np.float32)
 
 
-def activation_max(traced: Traced, layer: Layer, units: np.ndarray, lo: float, hi: float, scale: np.ndarray,
-                   steps: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(images [units, *input], largest activation reached [units]): gradient ascent on each unit's
-    mean matmul result over positions (lucid's channel objective) from a fixed-seed start.
-
-    The image is a sigmoid of free parameters, so it stays in the inputs' range [lo, hi]; an L2
-    pull to the range's middle and a total-variation penalty keep it smooth. The objective is
-    divided by `scale` (the unit's spread over the examples), so one step size suits every unit.
-    """
+@functools.lru_cache(maxsize=16)
+def _actmax_fn(traced: Traced, layer: Layer, lo: float, hi: float, steps: int):
     import jax
     import jax.numpy as jnp
 
     shape = traced.input_shape[1:]
     span = hi - lo
+    centre = tuple(d // 2 for d in layer.spatial)
 
-    def unit_map(img, unit):
-        return layer_outputs(traced, img[None], (layer.param,))[layer.param][0][..., unit]
+    def unit_map(params, img, unit):
+        return layer_outputs(traced, params, img[None], (layer.param,))[layer.param][0][..., unit]
 
-    def act(img, unit):
-        return jnp.mean(unit_map(img, unit))
-
-    def loss(z, unit, s):
+    def loss(z, params, unit, s):
         img = lo + span * jax.nn.sigmoid(z)
         rel = (img - lo) / span - 0.5
         tv = sum(jnp.mean(jnp.abs(jnp.diff(rel, axis=a))) for a in range(len(shape) - 1))
-        return -act(img, unit) / s + 0.5 * jnp.mean(rel ** 2) + 0.5 * tv
+        act = unit_map(params, img, unit)
+        return -(act[centre] if centre else act) / s + 0.5 * jnp.mean(rel ** 2) + 0.5 * tv
 
     grad = jax.grad(loss)
 
-    def solve(z, unit, s):
+    def solve(params, z, unit, s):
         def step(i, state):  # Adam, written out: one small loop, no optimiser dependency
             z, m, v = state
-            g = grad(z, unit, s)
+            g = grad(z, params, unit, s)
             m = 0.9 * m + 0.1 * g
             v = 0.999 * v + 0.001 * g * g
             t = i + 1.0
@@ -165,10 +176,24 @@ def activation_max(traced: Traced, layer: Layer, units: np.ndarray, lo: float, h
 
         z, _, _ = jax.lax.fori_loop(0, steps, step, (z, jnp.zeros_like(z), jnp.zeros_like(z)))
         img = lo + span * jax.nn.sigmoid(z)
-        return img, jnp.max(unit_map(img, unit))  # measured as the examples are ranked
+        return img, jnp.max(unit_map(params, img, unit))  # measured as the examples are ranked
 
-    z0 = 0.01 * jax.random.normal(jax.random.key(seed), (len(units), *shape), jnp.float32)
-    images, reached = jax.jit(jax.vmap(solve))(z0, jnp.asarray(units), jnp.asarray(scale, jnp.float32))
+    return jax.jit(jax.vmap(solve, in_axes=(None, 0, 0, 0)))
+
+
+def activation_max(traced: Traced, params: Any, layer: Layer, units: np.ndarray, lo: float, hi: float,
+                   scale: np.ndarray, steps: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(images [units, *input], largest activation reached [units]): gradient ascent on each
+    unit's matmul result at the centre position (lucid's neuron objective: the position
+    expanded weights are read at) from a fixed-seed start.
+
+    The image is a sigmoid of free parameters, so it stays in the inputs' range [lo, hi]; an L2
+    pull to the range's middle and a total-variation penalty keep it smooth. The objective is
+    divided by `scale` (the unit's spread over the examples), so one step size suits every unit.
+    """
+    z0 = 0.01 * np.random.default_rng(seed).standard_normal((len(units), *traced.input_shape[1:]), np.float32)
+    images, reached = _actmax_fn(traced, layer, float(lo), float(hi), int(steps))(
+        params, z0, np.asarray(units, np.int32), np.asarray(scale, np.float32))
     return np.asarray(images, np.float32), np.asarray(reached, np.float32)
 
 

@@ -12,6 +12,7 @@ from . import circuits as C
 from .linearize import Layer, trace
 from .projection import evenly_spaced
 from .training import match_tensor
+from .views import heatmap
 
 
 def _chosen(layers: tuple[Layer, ...], wanted: tuple[str, ...], notes: list[str]) -> tuple[Layer, ...]:
@@ -51,21 +52,22 @@ def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_n
                              f"{4 * src_size * tgt.n_units / 2**20:,.0f} MB, over circuits_max_mb.")
                 continue
             try:
-                w, centre, offset, truncated = C.expanded_weights(traced, src, tgt, x_ref)
+                w, centre, offset, truncated = C.expanded_weights(traced, spec.params, src, tgt, x_ref)
             except Exception as exc:  # one pair (an unusual op in between) must not lose the others
                 if config.strict:
                     raise
                 notes.append(f"Expanded weights {label} failed: {type(exc).__name__}: {exc}")
                 continue
             shown, ranked, norms = C.rank_connections(w, config.circuits_max_units, config.circuits_top_inputs)
+            dense_source = w.shape[1] * w.shape[2] == 1  # 1x1 tiles say nothing: a heatmap of the matrix does
             expanded.append(ExpandedWeights(
                 source=src.name if src else C.INPUT, target=tgt.name, skipped=tuple(l.name for l in skipped),
                 weights=w, centre=centre, offset=offset, truncated=truncated, shown=shown, ranked=ranked,
-                norms=norms))
+                norms=norms, heatmap=heatmap(w[:, 0, 0, :], config.heatmap_max_cells) if dense_source else None))
     chosen = _chosen(layers, config.circuits_layers, notes)
     take = evenly_spaced(len(inputs), config.circuits_max_examples)
     with progress.phase(f"top-activating examples over {len(take):,} inputs"):
-        acts = C.unit_activations(traced, layers, inputs[take], config.saliency_batch)
+        acts = C.unit_activations(traced, spec.params, layers, inputs[take], config.saliency_batch)
     contexts = []
     for l in layers:
         order, values = C.top_examples(acts[l.name], max(config.circuits_examples, 1))
@@ -93,7 +95,7 @@ def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_n
                 e = consecutive.get(l.name)
                 units = e.shown if e is not None else np.arange(min(l.n_units, config.circuits_max_units), dtype=np.int32)
                 scale = acts[l.name][:, units].std(axis=0) + 1e-6
-                images, reached = C.activation_max(traced, l, units, lo, hi, scale, config.circuits_actmax_steps)
+                images, reached = C.activation_max(traced, spec.params, l, units, lo, hi, scale, config.circuits_actmax_steps)
                 actmax.append(ActivationMax(layer=l.name, units=units, images=images, activation=reached,
                                             top_example=acts[l.name][:, units].max(axis=0)))
     # The inputs the page shows: each expanded view's target units' best example, every chosen
@@ -108,4 +110,6 @@ def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_n
     return Circuits(
         layers=info, expanded=tuple(expanded), chosen=tuple(l.name for l in chosen), contexts=tuple(contexts),
         factors=tuple(factors), actmax=tuple(actmax), example_ids=example_ids.astype(np.int32),
-        example_images=inputs[example_ids], input_kind=spec.input_kind, n_examples=len(take), notes=tuple(notes))
+        example_images=inputs[example_ids], input_kind=spec.input_kind,
+        input_names=tuple(map(str, spec.feature_names or ())) if spec.input_kind == "tabular" else (),
+        n_examples=len(take), notes=tuple(notes))

@@ -46,38 +46,50 @@ class Layer:
         return self.out_shape[1:-1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: jitted kernels are cached per trace
 class Traced:
-    """One model traced for a batch of one example."""
+    """One model traced for a batch of one example; parameters are passed to every evaluation."""
 
     jaxpr: Any = field(repr=False)  # ClosedJaxpr of (params, x) -> logits
-    params: Any = field(repr=False)
+    names: tuple[str, ...]  # parameter paths, in the params' leaf order
     layers: tuple[Layer, ...]
     input_shape: tuple[int, ...]  # (1, ...)
 
 
-def _key(k) -> str:
-    for attr in ("key", "name", "idx"):
-        if hasattr(k, attr):
-            return str(getattr(k, attr))
-    return str(k)
+_TRACES: dict = {}
 
 
 def trace(apply_fn: Callable, params: Any, x1: np.ndarray) -> Traced:
-    """Trace apply_fn(params, x1) once and list its layers in execution order."""
+    """Trace apply_fn(params, x1) once per function and shapes, and list its layers in execution
+    order. The same function with parameters of the same shapes gets the same Traced back, so
+    that its compiled kernels are reused (a second report compiles nothing)."""
     import jax
 
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    key = (apply_fn, tree, tuple((np.shape(l), str(getattr(l, "dtype", type(l).__name__))) for l in leaves),
+           x1.shape, str(x1.dtype))
+    try:
+        found = _TRACES.get(key)
+    except TypeError:  # an unhashable apply_fn: traced afresh every time
+        found, key = None, None
+    if found is not None:
+        return found
     closed = jax.make_jaxpr(apply_fn)(params, x1)
-    traced = Traced(jaxpr=closed, params=params, layers=(), input_shape=tuple(x1.shape))
+    traced = Traced(jaxpr=closed, names=tuple(_param_names(params)), layers=(), input_shape=tuple(x1.shape))
     run = _Run(linear=False, inject={}, capture=set())
-    jax.eval_shape(lambda p, x: _run(traced, x, run, p), params, x1)
+    jax.eval_shape(lambda p, x: _run(traced, p, x, run), params, x1)  # records every matmul on a parameter
     seen: set[str] = set()
     layers = []
     for param, kind, shape in run.seen:
         if param not in seen:  # a kernel used twice (weight tying) is one layer, at its first use
             seen.add(param)
             layers.append(Layer(index=len(layers), param=param, kind=kind, out_shape=shape))
-    return dataclasses.replace(traced, layers=tuple(layers))
+    traced = dataclasses.replace(traced, layers=tuple(layers))
+    if key is not None:
+        if len(_TRACES) > 16:
+            _TRACES.clear()
+        _TRACES[key] = traced
+    return traced
 
 
 def _is_literal(v) -> bool:
@@ -171,26 +183,25 @@ def _bind(eqn, ins) -> list:
 
 
 def _param_names(params) -> list[str]:
+    """Each leaf's path, e.g. Conv_1/kernel (an nnx Variable's trailing `value` dropped)."""
+    from ..recorder import named_leaves
+
+    return [name[:-len("/value")] if name.endswith("/value") else name for name, _ in named_leaves(params)]
+
+
+def _run(traced: Traced, params: Any, x, run: _Run):
     import jax
 
-    flat, _ = jax.tree_util.tree_flatten_with_path(params)
-    return ["/".join(_key(k) for k in path) for path, _ in flat]
-
-
-def _run(traced: Traced, x, run: _Run, params: Any = None):
-    import jax
-
-    leaves = jax.tree_util.tree_leaves(traced.params if params is None else params)
     closed = traced.jaxpr
-    tags = dict(enumerate(_param_names(traced.params)))
     try:
-        return _eval(closed.jaxpr, closed.consts, [*leaves, x], tags, run)[0]
+        return _eval(closed.jaxpr, closed.consts, [*jax.tree_util.tree_leaves(params), x],
+                     dict(enumerate(traced.names)), run)[0]
     except _Done:
         return None
 
 
-def layer_outputs(traced: Traced, x, wanted: tuple[str, ...], *, linear: bool = False,
-                  inject: dict | None = None, params: Any = None) -> dict:
+def layer_outputs(traced: Traced, params: Any, x, wanted: tuple[str, ...], *, linear: bool = False,
+                  inject: dict | None = None) -> dict:
     """The matmul results of the `wanted` layers (by kernel path) for the example batch `x`.
 
     `inject` replaces named layers' matmul results with given values (layer A's units set
@@ -199,13 +210,13 @@ def layer_outputs(traced: Traced, x, wanted: tuple[str, ...], *, linear: bool = 
     traced batch of one takes a batch of one: vmap for more.
     """
     run = _Run(linear=linear, inject=dict(inject or {}), capture=set(wanted))
-    _run(traced, x, run, params)
+    _run(traced, params, x, run)
     missing = run.capture - run.captured.keys()
     if missing:
         raise ValueError(f"layer(s) {', '.join(sorted(missing))} were not reached")
     return run.captured
 
 
-def model_output(traced: Traced, x, *, linear: bool = False, params: Any = None):
+def model_output(traced: Traced, params: Any, x, *, linear: bool = False):
     """The traced model's own output for `x`, evaluated by this interpreter."""
-    return _run(traced, x, _Run(linear=linear, inject={}, capture=set()), params)
+    return _run(traced, params, x, _Run(linear=linear, inject={}, capture=set()))

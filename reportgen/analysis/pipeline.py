@@ -190,6 +190,12 @@ def analyze_first(weights: ModelWeights, spec: ModelSpec | None, config: Config,
         start = time.perf_counter()
         saliency = _model_section("Saliency", "saliency_phase", spec, config, progress, notes)
         saliency_s = time.perf_counter() - start
+    circuits, circuits_s = None, 0.0
+    if spec is not None and "circuits" in config.sections:
+        start = time.perf_counter()
+        circuits = _model_section("Circuits", "circuits_phase", spec, config, progress, notes,
+                                  tuple(r.name for r in weights))
+        circuits_s = time.perf_counter() - start
     audit, bias_s = None, 0.0
     if spec is not None and "bias" in config.sections:
         start = time.perf_counter()
@@ -210,13 +216,15 @@ def analyze_first(weights: ModelWeights, spec: ModelSpec | None, config: Config,
         model=model_info(weights),
         tensors=tensors,
         alerts=model_alerts(tensors, config, audit, training),
-        timings=Timings(stats_s=stats_s, spectral_s=spectral_s, saliency_s=saliency_s, bias_s=bias_s,
+        timings=Timings(stats_s=stats_s, spectral_s=spectral_s, saliency_s=saliency_s, circuits_s=circuits_s,
+                        bias_s=bias_s,
                         training_s=training_s,
                         compile_count=compiles1 - compiles0, compile_s=compile_s1 - compile_s0,
                         device=platform),
         sections=config.sections,
         notes=tuple(notes),
         saliency=saliency,
+        circuits=circuits,
         bias=audit,
         training=training,
         diff=diff,

@@ -9,6 +9,7 @@ from . import fmt
 from .methods import ALERT_KINDS, METHODS
 from .maps import maps_section, neuron_map_figure
 from .bias import bias_section
+from .circuits import circuits_section
 from .training import diff_section, importance_section, training_section
 from .saliency import saliency_section
 from .spectral import spectral_facts, spectral_figure, spectral_section
@@ -197,7 +198,7 @@ def _footer(a: Analysis, timings: bool) -> str:
     t = a.timings
     return (f"reportgen {a.reportgen_version} · load {fmt.seconds(t.load_s)} · statistics "
             f"{fmt.seconds(t.stats_s)} · spectral {fmt.seconds(t.spectral_s)} · neuron maps "
-            f"{fmt.seconds(t.projection_s)} · saliency {fmt.seconds(t.saliency_s)} · bias {fmt.seconds(t.bias_s)} · "
+            f"{fmt.seconds(t.projection_s)} · saliency {fmt.seconds(t.saliency_s)} · circuits {fmt.seconds(t.circuits_s)} · bias {fmt.seconds(t.bias_s)} · "
             f"importance, training log and diff {fmt.seconds(t.training_s)} · "
             f"{t.compile_count} compilations, {fmt.seconds(t.compile_s)}" + (f" · on {t.device}" if t.device else ""))
 
@@ -231,6 +232,10 @@ def build_report(a: Analysis, timings: bool = False) -> Report:
                    "No model was given (--model MODULE:FACTORY), so there is nothing to attribute.")
         sections.append(saliency_section(a.saliency, why))
     href = lambda name: "#" + anchor(index[name]) if name in index else None  # noqa: E731
+    if "circuits" in a.sections:
+        why = next((n for n in a.notes if n.startswith("Circuits")),
+                   "No model was given (--model MODULE:FACTORY), so there are no layers to connect.")
+        sections.append(circuits_section(a.circuits, why, href))
     if "bias" in a.sections:
         why = next((n for n in a.notes if n.startswith("Bias audit")),
                    "No model was given (--model MODULE:FACTORY), so there are no predictions to audit.")

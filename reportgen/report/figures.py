@@ -11,7 +11,7 @@ from ..types import PERCENTILES
 from .style import FONT, NAN_COLOR, PALETTE, ROLE_COLORS, style
 from .structure import (AttributionGrid, AttributionStrip, BarChart, DepthChart, EsdChart, FeatureBars, FilterGrid,
                         HeatmapChart, HistogramChart, JointMapChart, LineChart, MatrixChart, MetricChart,
-                        NeuronMapChart, StepHistChart)
+                        NeuronMapChart, StepHistChart, TileGrid)
 
 def bar_chart(spec: BarChart):
     from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter
@@ -261,6 +261,7 @@ def filter_grid(spec: FilterGrid):
     return p
 
 
+from .circuits_figures import tile_grid  # noqa: E402
 from .maps_figures import joint_map_chart, neuron_map_chart, neuron_map_item, stable_ids  # noqa: E402
 from .saliency_figures import attribution_grid, attribution_strip, feature_bars  # noqa: E402
 from .training_figures import line_chart, matrix_chart, step_hist_chart  # noqa: E402
@@ -270,7 +271,7 @@ _BUILDERS = {BarChart: bar_chart, HistogramChart: histogram_chart, DepthChart: d
              JointMapChart: joint_map_chart,
              HeatmapChart: heatmap_chart, FilterGrid: filter_grid, AttributionGrid: attribution_grid,
              FeatureBars: feature_bars, AttributionStrip: attribution_strip, LineChart: line_chart,
-             StepHistChart: step_hist_chart, MatrixChart: matrix_chart}
+             StepHistChart: step_hist_chart, MatrixChart: matrix_chart, TileGrid: tile_grid}
 
 
 def to_bokeh(spec):

@@ -136,6 +136,38 @@ METHODS: tuple[tuple[str, str], ...] = (
                              "weight = |w · ∂L_k/∂w| (first-order estimate of the loss change when it is "
                              "removed); diagonal empirical Fisher = mean over class-k examples of (∂ℓ_i/∂w)². "
                              "Summed per tensor (shares of the class's total) and per output unit."),
+    ("Layers (circuits)", "Found by tracing the ModelSpec's apply_fn to a jaxpr for one example: every dense "
+                          "(dot_general) or conv (conv_general_dilated) whose one operand is a parameter is a layer, "
+                          "in execution order; its units are the matmul result's last axis. A kernel used twice "
+                          "counts once, at its first use."),
+    ("Expanded weights", "For a source layer A (or the input) and a target B: the Jacobian of B's matmul result "
+                         "with respect to A's, through the model evaluated by reportgen's own jaxpr interpreter "
+                         "with max(x, 0) and jax.nn.relu/relu6 as the identity and reduce_window_max as an average "
+                         "over the window (count including padding); the model itself is never changed. Conv "
+                         "targets are read at their centre position and cropped to the source positions with a "
+                         "non-zero weight. With only ReLUs and max-pools in between the map is linear, so the "
+                         "Jacobian is the same everywhere (for a linear stack it is the product of the kernels, "
+                         "or their composed convolution); other non-linearities (GELU, tanh, normalisation) are "
+                         "linearised at the mean input. Pairs: consecutive layers and pairs skipping up to "
+                         "circuits_skip (1) layers; computed when the Jacobian is under circuits_max_mb."),
+    ("Top connections", "Per target unit, source units ranked by the L2 norm of the spatial kernel connecting "
+                        "them in the expanded weights (lucid's ranking); the circuits_max_units (16) target units "
+                        "with the largest expanded-weight norm are shown. Layers: circuits_layers, by default the "
+                        "last conv layer and the first hidden dense layer."),
+    ("Top-activating examples", "Per unit, the ModelSpec inputs (up to circuits_max_examples, evenly spaced) with "
+                                "the largest matmul result over positions. A bias and an increasing activation "
+                                "after it do not change that order."),
+    ("Activation maximisation", "Image models only: per shown unit, an input x = lo + (hi − lo)·sigmoid(z) (the "
+                                "inputs' range) from a fixed-seed start, circuits_actmax_steps (256) Adam steps "
+                                "(step 0.05) maximising the unit's matmul result at the centre position divided by its "
+                                "spread over the examples, minus 0.5·mean((x̂ − ½)²) and 0.5·total variation of "
+                                "x̂ = (x − lo)/(hi − lo). The hover compares its largest activation with the best "
+                                "example's."),
+    ("NMF weight factors", "One-sided NMF (Voss et al., 2021): the expanded weights W [target, h, w, source] as a "
+                           "matrix over source units, max(0, W) and max(0, −W) stacked into one non-negative X ≈ "
+                           "U·V (scikit-learn NMF, nndsvda start, fixed seed), V the circuits_nmf_factors (3) factors "
+                           "over source units (scaled to a largest entry of 1, ordered by total loading); U's two "
+                           "halves give each unit's excitation and inhibition as RGB. Explained = 1 − ‖X − UV‖²/‖X‖²."),
     ("sha256", "Of the file; for a directory, of the sorted list of (relative path, file sha256)."),
 )
 

@@ -32,7 +32,8 @@ def _bokeh_js() -> str:
 
 
 def figures_of(report: Report) -> list:
-    return [*(f for s in report.sections for f in s.figures), *(f for t in report.tensors for f in t.figures)]
+    return [*(f for s in report.sections for f in (*s.figures, *(f for p in s.parts for f in p.figures))),
+            *(f for t in report.tensors for f in t.figures)]
 
 
 def pack_figures(report: Report, skip: tuple[type, ...] = ()) -> dict[str, str]:

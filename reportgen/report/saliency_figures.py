@@ -23,7 +23,7 @@ def block_mean(a: np.ndarray, side: int) -> np.ndarray:
     return a.reshape(*a.shape[:-2], a.shape[-2] // fh, fh, a.shape[-1] // fw, fw).mean(axis=(-3, -1))
 
 
-def _diverging(a: np.ndarray, clip: float) -> tuple[np.ndarray, np.ndarray]:
+def diverging(a: np.ndarray, clip: float) -> tuple[np.ndarray, np.ndarray]:
     """RGB of a signed map on RdBu (blue negative, red positive) and its opacity |a|/clip."""
     t = np.clip(np.nan_to_num(a) / clip, -1, 1) if clip > 0 else np.zeros_like(a)
     rgb = _RGB[np.round(127 + 127 * t).astype(int)]
@@ -36,9 +36,11 @@ def _clip(a: np.ndarray) -> float:
     return float(np.percentile(finite, 99)) if finite.size and finite.max() > 0 else 0.0
 
 
-def _inputs_rgb(inputs: np.ndarray) -> np.ndarray:
-    """[rows, h, w, c] inputs as RGB in 0..255 over their joint value range (grey unless c = 3)."""
-    lo, hi = float(inputs.min()), float(inputs.max())
+def inputs_rgb(inputs: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """[rows, h, w, c] inputs as RGB in 0..255 over [lo, hi], by default their joint value range
+    (grey unless c = 3)."""
+    lo = float(inputs.min()) if lo is None else lo
+    hi = float(inputs.max()) if hi is None else hi
     x = (inputs - lo) / (hi - lo) if hi > lo else np.zeros_like(inputs, np.float64)
     x = x if x.shape[-1] == 3 else np.repeat(x.mean(-1, keepdims=True), 3, axis=-1)
     return 255 * np.moveaxis(block_mean(np.moveaxis(x, -1, 1), MAX_TILE_SIDE), 1, -1)
@@ -48,7 +50,7 @@ def grid_canvas(spec: AttributionGrid) -> np.ndarray:
     """All tiles in one RGBA image, _GAP units apart (gaps transparent); row 0 at the top."""
     maps = block_mean(spec.maps.astype(np.float64), MAX_TILE_SIDE)
     rows, _, th, tw = maps.shape
-    inputs = _inputs_rgb(spec.inputs) if spec.inputs is not None else None
+    inputs = inputs_rgb(spec.inputs) if spec.inputs is not None else None
     base = None
     if inputs is not None:
         # Overlays sit on the input lightened halfway to white so that strokes and colours both
@@ -64,7 +66,7 @@ def grid_canvas(spec: AttributionGrid) -> np.ndarray:
                 rgb = inputs[r]
             else:
                 a = maps[r, k]
-                colour, alpha = _diverging(a, row_clip if row_clip is not None else _clip(a))
+                colour, alpha = diverging(a, row_clip if row_clip is not None else _clip(a))
                 if kind == "overlay":
                     alpha = 0.9 * alpha[..., None] ** 0.8  # faint attributions let the input show
                     rgb = (1 - alpha) * base[r] + alpha * colour

@@ -156,6 +156,29 @@ def _importance(c) -> dict | None:
             "notes": list(c.notes)}
 
 
+def _circuits(c) -> dict | None:
+    if c is None:
+        return None
+    return {
+        "layers": [dataclasses.asdict(l) for l in c.layers],
+        "n_examples": c.n_examples,
+        "expanded": [{"source": e.source, "target": e.target, "skipped": list(e.skipped),
+                      "shape": list(e.weights.shape), "centre": None if e.centre is None else list(e.centre),
+                      "offset": list(e.offset), "truncated": e.truncated,
+                      "top_connections": [{"unit": int(u), "sources": [{"unit": int(s), "l2": float(n)}
+                                                                       for s, n in zip(rank, norms)]}
+                                          for u, (rank, norms) in enumerate(zip(e.ranked, e.norms))],
+                      "shown": e.shown.tolist()}
+                     for e in c.expanded],
+        "chosen": list(c.chosen),
+        "top_examples": {x.layer: x.examples.tolist() for x in c.contexts},
+        "factors": [{"source": f.source, "target": f.target, "explained": f.explained,
+                     "factors": f.factors.round(6).tolist()} for f in c.factors],
+        "activation_max": [{"layer": a.layer, "units": a.units.tolist(), "activation": a.activation.tolist(),
+                            "best_example_activation": a.top_example.tolist()} for a in c.actmax],
+        "notes": list(c.notes)}
+
+
 def analysis_to_dict(a: Analysis, timings: bool = False) -> dict:
     """The sidecar; `timings` adds the wall times (otherwise null, so equal inputs give equal files)."""
     m = a.model
@@ -175,6 +198,7 @@ def analysis_to_dict(a: Analysis, timings: bool = False) -> dict:
                                    "views": ["pca"] + (["umap"] if j.umap is not None else [])}
                                   for j in a.joint_maps]} if "projections" in a.sections else None,
         "saliency": _saliency(a.saliency),
+        "circuits": _circuits(a.circuits),
         "bias": _bias(a.bias),
         "importance": _importance(a.importance),
         "training": _training(a.training),

@@ -224,9 +224,37 @@ class MatrixChart:
     wide: bool = True
 
 
+@dataclass(frozen=True)
+class TileColumn:
+    """One column of a TileGrid: a tile per row, all of one kind.
+
+    kind "image": inputs shown as they are (grey, or RGB with 3 channels), [rows, h, w, c];
+    "signed": weights on diverging colours, one colour scale per row across its signed tiles,
+    [rows, h, w]; "rgb": non-negative loadings of 3 factors added as red, green and blue on
+    black, one scale for the whole grid, [rows, h, w, 3].
+    """
+
+    label: str  # the header's second line
+    kind: str
+    tiles: np.ndarray = field(repr=False, compare=False)
+    details: tuple[str, ...] = ()  # per row, shown on hover
+    group: str = ""  # the header's first line, one label over a run of columns that share it
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Rows of small image tiles (units) in labelled columns (examples, kernels, factors)."""
+
+    id: str
+    title: str
+    row_labels: tuple[str, ...]
+    columns: tuple[TileColumn, ...]
+    wide: bool = True
+
+
 Figure = (BarChart | HistogramChart | DepthChart | MetricChart | EsdChart | NeuronMapChart | JointMapChart
           | HeatmapChart | FilterGrid | AttributionGrid | FeatureBars | AttributionStrip | LineChart | StepHistChart
-          | MatrixChart)
+          | MatrixChart | TileGrid)
 
 
 @dataclass(frozen=True)
@@ -255,6 +283,16 @@ class TensorSection:
 
 
 @dataclass(frozen=True)
+class Part:
+    """A titled part of a section: how to read its figures, then the figures and a table."""
+
+    title: str
+    text: str
+    figures: tuple[Figure, ...] = ()
+    table: Table | None = None
+
+
+@dataclass(frozen=True)
 class Section:
     id: str
     title: str
@@ -263,6 +301,7 @@ class Section:
     table: Table | None = None
     table_intro: str = ""
     extra_tables: tuple[tuple[str, Table], ...] = ()  # (intro, table) after the main one
+    parts: tuple[Part, ...] = ()  # after everything above
 
 
 @dataclass(frozen=True)
