@@ -253,7 +253,8 @@ def test_pairs_and_default_layers():
     got = [((s.name if s else "input"), t.name, tuple(l.name for l in sk)) for s, t, sk in C.pairs(ls, 1, True)]
     assert got == [("input", "c0", ()), ("c0", "c1", ()), ("c1", "d0", ()), ("d0", "d1", ()),
                    ("input", "c1", ("c0",)), ("c0", "d0", ("c1",)), ("c1", "d1", ("d0",))]
-    assert [l.name for l in C.default_chosen(ls)] == ["c1", "d0"]
+    assert [l.name for l in C.default_chosen(ls, {"c0", "c1", "d0", "d1"})] == ["c1", "d0"]
+    assert [l.name for l in C.default_chosen(ls, {"c0", "d1"})] == ["c0"]  # d1 is the output layer
 
 
 def test_digits_demo_shows_expanded_weights_top_connections_and_factors(tmp_path):
@@ -296,3 +297,38 @@ def test_digits_demo_shows_expanded_weights_top_connections_and_factors(tmp_path
     for fid in ("circ-top-0", "circ-top-1", "circ-nmf-0", "circ-nmf-1"):
         assert f'id="{fid}"' in html
     assert html.count('id="circ-exp-') == 5  # the 7 pairs less the 2 shown as top connections
+
+
+def test_attention_model_heads_are_units_and_parallel_branches_are_noted():
+    import flax.linen as nn
+    import jax
+
+    from reportgen.report.circuits import circuits_section
+    from reportgen.report.figures import packed_item
+
+    class Seq(nn.Module):
+        @nn.compact
+        def __call__(self, tok):
+            h = nn.Embed(50, 16)(tok)
+            h = h + nn.SelfAttention(num_heads=2)(h)
+            h = nn.relu(nn.Dense(32, name="Dense_0")(h))
+            return nn.Dense(4, name="Dense_1")(h.mean(1))
+
+    model = Seq()
+    tokens = np.random.default_rng(8).integers(0, 50, (30, 7)).astype(np.int32)
+    params = model.init(jax.random.key(0), tokens[:1])["params"]
+    spec = ModelSpec(apply_fn=lambda p, v: model.apply({"params": p}, v), params=params, inputs=tokens,
+                     input_kind="sequence")
+    c = circuits_phase(spec, Config(), Progress(enabled=False), ())
+    by_name = {l.name: l for l in c.layers}
+    assert by_name["SelfAttention_0/query"].n_units == 16 and by_name["SelfAttention_0/query"].spatial == (7,)
+    assert "SelfAttention_0/query → SelfAttention_0/key" in " ".join(c.notes)  # parallel branches: no path
+    pair = next(e for e in c.expanded if (e.source, e.target) == ("SelfAttention_0/out", "Dense_0"))
+    # Position-wise Dense after a residual add: at the centre position the map is its kernel.
+    assert pair.weights.shape == (32, 1, 1, 16)
+    np.testing.assert_allclose(pair.weights[:, 0, 0], np.asarray(params["Dense_0"]["kernel"]).T, rtol=1e-6)
+    assert c.chosen == ("SelfAttention_0/out",) and not c.actmax  # the first hidden dense layer fed by the one below
+    section = circuits_section(c, "", lambda name: None)
+    for part in section.parts:
+        for figure in part.figures:
+            assert packed_item(figure)

@@ -30,7 +30,8 @@ def _jacobian_fn(traced: Traced, source: Layer | None, target: Layer):
 
     def read(a, params, x_ref):  # the target's matmul result, given the source's (or the input)
         x, inject = (a, {}) if source is None else (x_ref, {source.param: a})
-        out = layer_outputs(traced, params, x, (target.param,), linear=True, inject=inject)[target.param][0]
+        out = target.units_last(layer_outputs(traced, params, x, (target.param,), linear=True,
+                                              inject=inject)[target.param][0])
         return out[centre] if centre else out
 
     return jax.jit(lambda params, x_ref, a0: jax.jacrev(read)(a0, params, x_ref))
@@ -56,8 +57,8 @@ def expanded_weights(traced: Traced, params: Any, source: Layer | None, target: 
     """
     x_ref = np.asarray(x_ref)
     a0 = x_ref if source is None else _outputs_fn(traced, (source.param,), True)(params, x_ref)[source.param]
-    jac = _jacobian_fn(traced, source, target)(params, x_ref, a0)  # [target units, 1, *source spatial, source units]
-    w = _spatial2d(np.asarray(jac, np.float32)[:, 0])
+    jac = np.asarray(_jacobian_fn(traced, source, target)(params, x_ref, a0), np.float32)  # [target units, *a0]
+    w = _spatial2d(jac[:, 0] if source is None else jac.reshape(len(jac), *source.spatial, source.n_units))
     centre = tuple(s // 2 for s in target.spatial) or None
     offset: tuple = (0, 0)
     truncated = False
@@ -112,13 +113,13 @@ def one_sided_nmf(w: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.
 
 
 @functools.lru_cache(maxsize=16)
-def _activations_fn(traced: Traced, wanted: tuple[str, ...]):
+def _activations_fn(traced: Traced, layers: tuple[Layer, ...]):
     import jax
     import jax.numpy as jnp
 
     def one(params, xi):
-        out = layer_outputs(traced, params, xi[None], wanted)
-        return jnp.concatenate([jnp.max(out[p][0].reshape(-1, out[p].shape[-1]), axis=0) for p in wanted])
+        out = layer_outputs(traced, params, xi[None], tuple(l.param for l in layers))
+        return jnp.concatenate([jnp.max(out[l.param][0].reshape(-1, l.n_units), axis=0) for l in layers])
 
     return jax.jit(jax.vmap(one, in_axes=(None, 0)))
 
@@ -132,7 +133,7 @@ def unit_activations(traced: Traced, params: Any, layers: tuple[Layer, ...], x: 
     ReLU units: ties at zero aside)."""
     from .saliency_phase import batched
 
-    fn = _activations_fn(traced, tuple(l.param for l in layers))
+    fn = _activations_fn(traced, tuple(layers))
     flat = batched(lambda x: fn(params, x), {"x": x}, batch)
     ends = np.cumsum([0] + [l.n_units for l in layers])
     return {l.name: flat[:, ends[i]:ends[i + 1]] for i, l in enumerate(layers)}
@@ -154,7 +155,7 @@ def _actmax_fn(traced: Traced, layer: Layer, lo: float, hi: float, steps: int):
     centre = tuple(d // 2 for d in layer.spatial)
 
     def unit_map(params, img, unit):
-        return layer_outputs(traced, params, img[None], (layer.param,))[layer.param][0][..., unit]
+        return layer.units_last(layer_outputs(traced, params, img[None], (layer.param,))[layer.param][0])[..., unit]
 
     def loss(z, params, unit, s):
         img = lo + span * jax.nn.sigmoid(z)
@@ -197,10 +198,11 @@ def activation_max(traced: Traced, params: Any, layer: Layer, units: np.ndarray,
     return np.asarray(images, np.float32), np.asarray(reached, np.float32)
 
 
-def default_chosen(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
-    """The last conv layer and the first hidden dense layer (the output layer is not hidden)."""
-    convs = [l for l in layers if l.kind == "conv"]
-    dense = [l for l in layers if l.kind == "dense"][:-1]
+def default_chosen(layers: tuple[Layer, ...], fed: set[str]) -> tuple[Layer, ...]:
+    """The last conv layer and the first hidden dense layer (the output layer is not hidden),
+    among the layers `fed` by a layer below (or the input) through expanded weights."""
+    convs = [l for l in layers if l.kind == "conv" and l.name in fed]
+    dense = [l for l in layers[:-1] if l.kind == "dense" and l.name in fed]
     return tuple(l for l in (convs[-1] if convs else None, dense[0] if dense else None) if l is not None)
 
 

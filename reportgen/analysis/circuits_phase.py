@@ -15,9 +15,9 @@ from .training import match_tensor
 from .views import heatmap
 
 
-def _chosen(layers: tuple[Layer, ...], wanted: tuple[str, ...], notes: list[str]) -> tuple[Layer, ...]:
+def _chosen(layers: tuple[Layer, ...], wanted: tuple[str, ...], fed: set[str], notes: list[str]) -> tuple[Layer, ...]:
     if not wanted:
-        return C.default_chosen(layers)
+        return C.default_chosen(layers, fed)
     out = []
     for name in wanted:
         hit = next((l for l in layers if name in (l.name, l.param) or l.name.endswith("/" + name)), None)
@@ -42,6 +42,7 @@ def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_n
     with_input = floating and spec.input_kind in ("image", "tabular")
     todo = C.pairs(layers, config.circuits_skip, with_input)
     expanded: list[ExpandedWeights] = []
+    unconnected: list[str] = []
     with progress.phase(f"expanded weights for {len(todo)} layer pairs"):
         for i, (src, tgt, skipped) in enumerate(todo, 1):
             label = f"{src.name if src else C.INPUT} → {tgt.name}"
@@ -58,13 +59,19 @@ def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_n
                     raise
                 notes.append(f"Expanded weights {label} failed: {type(exc).__name__}: {exc}")
                 continue
+            if not np.any(w):  # parallel branches (attention's query and key): nothing to show
+                unconnected.append(label)
+                continue
             shown, ranked, norms = C.rank_connections(w, config.circuits_max_units, config.circuits_top_inputs)
             dense_source = w.shape[1] * w.shape[2] == 1  # 1x1 tiles say nothing: a heatmap of the matrix does
             expanded.append(ExpandedWeights(
                 source=src.name if src else C.INPUT, target=tgt.name, skipped=tuple(l.name for l in skipped),
                 weights=w, centre=centre, offset=offset, truncated=truncated, shown=shown, ranked=ranked,
                 norms=norms, heatmap=heatmap(w[:, 0, 0, :], config.heatmap_max_cells) if dense_source else None))
-    chosen = _chosen(layers, config.circuits_layers, notes)
+    if unconnected:
+        notes.append(f"No path (even linearised) from source to target, so no expanded weights: "
+                     f"{'; '.join(unconnected)}.")
+    chosen = _chosen(layers, config.circuits_layers, {e.target for e in expanded if not e.skipped}, notes)
     take = evenly_spaced(len(inputs), config.circuits_max_examples)
     with progress.phase(f"top-activating examples over {len(take):,} inputs"):
         acts = C.unit_activations(traced, spec.params, layers, inputs[take], config.saliency_batch)

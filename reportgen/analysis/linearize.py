@@ -31,6 +31,7 @@ class Layer:
     param: str  # path of the kernel parameter, e.g. Conv_1/kernel
     kind: str  # dense | conv
     out_shape: tuple[int, ...]  # of the matmul result for one example, e.g. (1, 8, 8, 32)
+    unit_ndim: int = 1  # trailing axes that index units: 2 for DenseGeneral's (heads, head_dim)
 
     @property
     def name(self) -> str:
@@ -39,11 +40,29 @@ class Layer:
 
     @property
     def n_units(self) -> int:
-        return self.out_shape[-1]
+        return math.prod(self.out_shape[len(self.out_shape) - self.unit_ndim:])
 
     @property
     def spatial(self) -> tuple[int, ...]:
-        return self.out_shape[1:-1]
+        return self.out_shape[1:len(self.out_shape) - self.unit_ndim]
+
+    def units_last(self, out):
+        """One example's matmul result [1, *out] as [*spatial, units]."""
+        return out.reshape(*self.spatial, self.n_units)
+
+
+def _unit_ndim(eqn, operand: int) -> int | None:
+    """How many trailing output axes the parameter operand contributes (its units), or None
+    when its units are not the trailing axes (a kernel on the left, a channels-first conv)."""
+    out_ndim = len(eqn.outvars[0].aval.shape)
+    if eqn.primitive.name == "conv_general_dilated":
+        out_spec = eqn.params["dimension_numbers"].out_spec
+        return 1 if operand == 1 and out_spec[1] == out_ndim - 1 else None
+    (contract, batch) = eqn.params["dimension_numbers"]
+    if operand != 1:
+        return None
+    free = len(eqn.invars[1].aval.shape) - len(contract[1]) - len(batch[1])
+    return free if free >= 1 else None
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: jitted kernels are cached per trace
@@ -80,10 +99,10 @@ def trace(apply_fn: Callable, params: Any, x1: np.ndarray) -> Traced:
     jax.eval_shape(lambda p, x: _run(traced, p, x, run), params, x1)  # records every matmul on a parameter
     seen: set[str] = set()
     layers = []
-    for param, kind, shape in run.seen:
+    for param, kind, shape, unit_ndim in run.seen:
         if param not in seen:  # a kernel used twice (weight tying) is one layer, at its first use
             seen.add(param)
-            layers.append(Layer(index=len(layers), param=param, kind=kind, out_shape=shape))
+            layers.append(Layer(index=len(layers), param=param, kind=kind, out_shape=shape, unit_ndim=unit_ndim))
     traced = dataclasses.replace(traced, layers=tuple(layers))
     if key is not None:
         if len(_TRACES) > 16:
@@ -120,7 +139,7 @@ class _Run:
     inject: dict  # layer param -> value replacing that matmul's result
     capture: set  # layer params whose matmul results are kept
     captured: dict = field(default_factory=dict)
-    seen: list = field(default_factory=list)  # (param, kind, shape) of every matmul on a parameter
+    seen: list = field(default_factory=list)  # (param, kind, shape, unit axes) of each matmul on a parameter
 
 
 def _zero_literal(v) -> bool:
@@ -150,8 +169,10 @@ def _eval(jaxpr, consts, args, tags: dict, run: _Run) -> list:
         inner = _inner(eqn)
         if name in MATMULS and len(params) == 1:
             param = params[0]
-            run.seen.append((param, "conv" if name == "conv_general_dilated" else "dense",
-                             tuple(eqn.outvars[0].aval.shape)))
+            unit_ndim = _unit_ndim(eqn, next(i for i, t in enumerate(in_tags) if t is not None))
+            if unit_ndim is not None:
+                run.seen.append((param, "conv" if name == "conv_general_dilated" else "dense",
+                                 tuple(eqn.outvars[0].aval.shape), unit_ndim))
             out = [run.inject[param]] if param in run.inject else _bind(eqn, ins)
             if param in run.capture:
                 run.captured.setdefault(param, out[0])
