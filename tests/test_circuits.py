@@ -310,7 +310,7 @@ def test_attention_model_heads_are_units_and_parallel_branches_are_noted():
         @nn.compact
         def __call__(self, tok):
             h = nn.Embed(50, 16)(tok)
-            h = h + nn.SelfAttention(num_heads=2)(h)
+            h = h + nn.MultiHeadDotProductAttention(num_heads=2, name="attn")(h)
             h = nn.relu(nn.Dense(32, name="Dense_0")(h))
             return nn.Dense(4, name="Dense_1")(h.mean(1))
 
@@ -321,13 +321,13 @@ def test_attention_model_heads_are_units_and_parallel_branches_are_noted():
                      input_kind="sequence")
     c = circuits_phase(spec, Config(), Progress(enabled=False), ())
     by_name = {l.name: l for l in c.layers}
-    assert by_name["SelfAttention_0/query"].n_units == 16 and by_name["SelfAttention_0/query"].spatial == (7,)
-    assert "SelfAttention_0/query → SelfAttention_0/key" in " ".join(c.notes)  # parallel branches: no path
-    pair = next(e for e in c.expanded if (e.source, e.target) == ("SelfAttention_0/out", "Dense_0"))
+    assert by_name["attn/query"].n_units == 16 and by_name["attn/query"].spatial == (7,)
+    assert "attn/query → attn/key" in " ".join(c.notes)  # parallel branches: no path
+    pair = next(e for e in c.expanded if (e.source, e.target) == ("attn/out", "Dense_0"))
     # Position-wise Dense after a residual add: at the centre position the map is its kernel.
     assert pair.weights.shape == (32, 1, 1, 16)
     np.testing.assert_allclose(pair.weights[:, 0, 0], np.asarray(params["Dense_0"]["kernel"]).T, rtol=1e-6)
-    assert c.chosen == ("SelfAttention_0/out",) and not c.actmax  # the first hidden dense layer fed by the one below
+    assert c.chosen == ("attn/out",) and not c.actmax  # the first hidden dense layer fed by the one below
     section = circuits_section(c, "", lambda name: None)
     for part in section.parts:
         for figure in part.figures:
