@@ -411,6 +411,7 @@ class Circuits:
     example_images: np.ndarray = field(repr=False, compare=False)  # those inputs
     input_kind: str = "tabular"
     input_names: tuple[str, ...] = ()  # tabular inputs: the ModelSpec's feature names
+    class_names: tuple[str, ...] = ()  # the output layer's units, when the ModelSpec names them
     n_examples: int = 0  # examples searched for top activations
     notes: tuple[str, ...] = ()
 

@@ -119,4 +119,5 @@ def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_n
         factors=tuple(factors), actmax=tuple(actmax), example_ids=example_ids.astype(np.int32),
         example_images=inputs[example_ids], input_kind=spec.input_kind,
         input_names=tuple(map(str, spec.feature_names or ())) if spec.input_kind == "tabular" else (),
+        class_names=tuple(map(str, spec.class_names or ())) if layers[-1].n_units == len(spec.class_names or ()) else (),
         n_examples=len(take), notes=tuple(notes))

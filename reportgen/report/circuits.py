@@ -33,9 +33,11 @@ NMF_TEXT = ("The source units of each layer's expanded weights are grouped into 
 
 
 def _unit(c: Circuits, layer: str, u: int) -> str:
-    """"Conv_1 #12"; input channels, or a tabular model's features by name."""
+    """"Conv_1 #12" (the output layer's units with their class); input channels, or a tabular
+    model's features by name."""
     if layer != "input":
-        return f"{layer} #{u}"
+        output = layer == c.layers[-1].name and u < len(c.class_names)
+        return f"{layer} #{u}" + (f" · class {c.class_names[u]}" if output else "")
     if c.input_kind == "tabular":
         return c.input_names[u] if u < len(c.input_names) else f"input feature {u}"
     return f"input channel {u}"
@@ -130,7 +132,8 @@ def _expanded(c: Circuits, images: dict) -> list:
             continue
         cols = _example_columns(c, images, e.target, e.shown, 1) + _source_columns(c, e, ctx)
         figures.append(TileGrid(id=f"circ-exp-{i}", title=_expanded_title(e),
-                                row_labels=tuple(_unit(c, e.target, int(u)) for u in e.shown), columns=tuple(cols)))
+                                row_labels=tuple(_unit(c, e.target, int(u)) for u in e.shown), columns=tuple(cols),
+                                wide=len(cols) > 3))  # narrow grids (one input channel) sit side by side
     return figures
 
 
