@@ -40,7 +40,8 @@ from models import (WORK, bert_mini_shapes, gpt2_small_shapes, llama_1b_shapes, 
 RESULTS = HERE / "results"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TOPICS = {"spectral": ["bench_spectral.py"], "stats": ["bench_stats.py"], "projections": ["bench_projections.py"],
-          "saliency": ["bench_saliency.py"], "training": ["bench_training.py"], "browser": ["bench_browser.py"]}
+          "saliency": ["bench_saliency.py"], "circuits": ["bench_circuits.py"], "training": ["bench_training.py"],
+          "browser": ["bench_browser.py"]}
 
 
 def machine() -> dict:

@@ -87,7 +87,7 @@ class Config:
     circuits_examples: int = 4  # top-activating examples shown per unit
     circuits_max_examples: int = 2048  # examples searched for top activations (evenly spaced)
     circuits_nmf_factors: int = 3  # k of the one-sided NMF; 3 shows as RGB
-    circuits_actmax_steps: int = 256  # gradient-ascent steps per image (image models); 0 = none
+    circuits_actmax_steps: int = 128  # gradient-ascent steps per image (image models); 0 = none
     circuits_max_mb: float = 256.0  # largest expanded-weight Jacobian computed; bigger pairs are noted
     workers: int = 0  # threads for per-tensor work; 0 = one per CPU core, at most 4
 

@@ -158,7 +158,7 @@ METHODS: tuple[tuple[str, str], ...] = (
                                 "the largest matmul result over positions. A bias and an increasing activation "
                                 "after it do not change that order."),
     ("Activation maximisation", "Image models only: per shown unit, an input x = lo + (hi − lo)·sigmoid(z) (the "
-                                "inputs' range) from a fixed-seed start, circuits_actmax_steps (256) Adam steps "
+                                "inputs' range) from a fixed-seed start, circuits_actmax_steps (128) Adam steps "
                                 "(step 0.05) maximising the unit's matmul result at the centre position divided by its "
                                 "spread over the examples, minus 0.5·mean((x̂ − ½)²) and 0.5·total variation of "
                                 "x̂ = (x − lo)/(hi − lo). The hover compares its largest activation with the best "

@@ -1,0 +1,89 @@
+"""The circuits phase (expanded weights, top-activating examples, NMF, activation maximisation)
+on the digits CNN and on a CIFAR-shaped CNN with random weights.
+
+Per model, in one process: the first run (tracing and XLA compilation included), then three
+more runs of the same spec (compiled kernels reused) whose median is "warm"; both with the
+default 128 activation-maximisation steps and with none, so that its share shows.
+
+Run: python benchmarks/bench_circuits.py   -> benchmarks/results/circuits.json
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "sample_models" / "digits_cnn"))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+import reportgen  # noqa: E402
+from reportgen.analysis.circuits_phase import circuits_phase  # noqa: E402
+from reportgen.config import Config  # noqa: E402
+from reportgen.progress import Progress  # noqa: E402
+from reportgen.types import ModelSpec  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def cifar_shaped() -> ModelSpec:
+    """Three conv + max-pool blocks (32, 64, 128 channels), a 256-unit hidden layer, 10 outputs;
+    1,024 uniform random 32x32x3 inputs."""
+    import flax.linen as nn
+
+    class CNN(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            for c in (32, 64, 128):
+                x = nn.max_pool(nn.relu(nn.Conv(c, (3, 3))(x)), (2, 2), (2, 2))
+            return nn.Dense(10)(nn.relu(nn.Dense(256)(x.reshape(x.shape[0], -1))))
+
+    model = CNN()
+    x = np.random.default_rng(0).uniform(size=(1024, 32, 32, 3)).astype(np.float32)
+    params = model.init(jax.random.key(0), x[:1])["params"]
+    return ModelSpec(apply_fn=lambda p, v: model.apply({"params": p}, v), params=params, inputs=x,
+                     input_kind="image", name="cifar_shaped")
+
+
+def _time(spec: ModelSpec, config: Config, repeats: int) -> dict:
+    quiet = Progress(enabled=False)
+    start = time.perf_counter()
+    found = circuits_phase(spec, config, quiet, ())
+    first = time.perf_counter() - start
+    warm = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        circuits_phase(spec, config, quiet, ())
+        warm.append(time.perf_counter() - start)
+    return {"first_s": round(first, 3), "warm_median_s": round(statistics.median(warm), 3),
+            "warm_s": [round(t, 3) for t in warm], "pairs": len(found.expanded),
+            "explained": [round(f.explained, 4) for f in found.factors]}
+
+
+def main(repeats: int = 3) -> dict:
+    import model as digits
+
+    runs = {}
+    for name, spec in (("digits_cnn", digits.spec()), ("cifar_shaped", cifar_shaped())):
+        runs[name] = {"inputs": len(spec.inputs),
+                      "actmax_128": _time(spec, Config(), repeats),
+                      "no_actmax": _time(spec, Config(circuits_actmax_steps=0), repeats)}
+    result = {
+        "what": "circuits phase wall time (seconds), first run in the process and the median of warm runs",
+        "reportgen_version": reportgen.__version__, "runs": runs,
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
+                    "jax": jax.__version__},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "circuits.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=1))
