@@ -60,6 +60,9 @@ class _Tracked:
     def reader(self, array: np.ndarray):
         def load() -> np.ndarray:
             out = array.copy()  # a fresh array per load, as a memory map gives
+            # Count what is reachable, not garbage a collection has yet to free: under load an
+            # array released in a reference cycle (a traceback, a frame) can wait for the cycle GC.
+            gc.collect()
             with self.lock:
                 self.refs.append(weakref.ref(out))
                 live = sum(r().nbytes for r in self.refs if r() is not None)

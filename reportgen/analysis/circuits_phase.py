@@ -28,29 +28,20 @@ def _chosen(layers: tuple[Layer, ...], wanted: tuple[str, ...], fed: set[str], n
     return tuple(out)
 
 
-def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_names: tuple[str, ...]) -> Circuits | str:
+def _expand(traced, spec: ModelSpec, todo: list, config: Config, progress: Progress, notes: list[str]) -> list[ExpandedWeights]:
     inputs = np.asarray(spec.inputs)
     floating = np.issubdtype(inputs.dtype, np.floating)
-    traced = trace(spec.apply_fn, spec.params, inputs[:1])
-    layers = traced.layers
-    if not layers:
-        return "no dense or conv layer was found in the model's computation (apply_fn)"
-    notes: list[str] = []
-    info = tuple(CircuitLayer(name=l.name, tensor=match_tensor(l.param, tensor_names), kind=l.kind,
-                              n_units=l.n_units, spatial=l.spatial) for l in layers)
     x_ref = inputs.mean(axis=0, keepdims=True).astype(inputs.dtype) if floating else inputs[:1]
-    with_input = floating and spec.input_kind in ("image", "tabular")
-    todo = C.pairs(layers, config.circuits_skip, with_input)
     expanded: list[ExpandedWeights] = []
     unconnected: list[str] = []
     with progress.phase(f"expanded weights for {len(todo)} layer pairs"):
         for i, (src, tgt, skipped) in enumerate(todo, 1):
             label = f"{src.name if src else C.INPUT} → {tgt.name}"
             progress.step(i, len(todo), label)
-            src_size = math.prod(src.out_shape if src else traced.input_shape)
-            if 4 * src_size * tgt.n_units > config.circuits_max_mb * 2**20:
-                notes.append(f"Expanded weights {label} not computed: the Jacobian would take "
-                             f"{4 * src_size * tgt.n_units / 2**20:,.0f} MB, over circuits_max_mb.")
+            mb = 4 * math.prod(src.out_shape if src else traced.input_shape) * tgt.n_units / 2**20
+            if mb > config.circuits_max_mb:
+                notes.append(f"Expanded weights {label} not computed: the Jacobian would take {mb:,.0f} MB, "
+                             "over circuits_max_mb.")
                 continue
             try:
                 w, centre, offset, truncated = C.expanded_weights(traced, spec.params, src, tgt, x_ref)
@@ -71,17 +62,11 @@ def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_n
     if unconnected:
         notes.append(f"No path (even linearised) from source to target, so no expanded weights: "
                      f"{'; '.join(unconnected)}.")
-    chosen = _chosen(layers, config.circuits_layers, {e.target for e in expanded if not e.skipped}, notes)
-    take = evenly_spaced(len(inputs), config.circuits_max_examples)
-    with progress.phase(f"top-activating examples over {len(take):,} inputs"):
-        acts = C.unit_activations(traced, spec.params, layers, inputs[take], config.saliency_batch)
-    contexts = []
-    for l in layers:
-        order, values = C.top_examples(acts[l.name], max(config.circuits_examples, 1))
-        contexts.append(UnitContext(layer=l.name, examples=take[order].astype(np.int32), values=values))
-    consecutive = {e.target: e for e in expanded if not e.skipped}
-    factors: list[WeightFactors] = []
-    k = config.circuits_nmf_factors
+    return expanded
+
+
+def _factors(chosen, consecutive: dict[str, ExpandedWeights], k: int, notes: list[str]) -> list[WeightFactors]:
+    out = []
     for l in chosen:
         e = consecutive.get(l.name)
         if e is None:
@@ -90,21 +75,52 @@ def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_n
             notes.append(f"NMF factors of {l.name}: its source ({e.source}) has {e.weights.shape[-1]} units, "
                          f"not more than the {k} factors.")
             continue
-        v, exc_, inh, explained = C.one_sided_nmf(e.weights, k)
-        factors.append(WeightFactors(source=e.source, target=l.name, factors=v, excitation=exc_, inhibition=inh,
-                                     explained=explained))
-    actmax = []
-    if spec.input_kind == "image" and floating and config.circuits_actmax_steps > 0:
-        lo, hi = float(inputs.min()), float(inputs.max())
-        with progress.phase(f"activation maximisation for {len(chosen)} layers"):
-            for i, l in enumerate(chosen, 1):
-                progress.step(i, len(chosen), l.name)
-                e = consecutive.get(l.name)
-                units = e.shown if e is not None else np.arange(min(l.n_units, config.circuits_max_units), dtype=np.int32)
-                scale = acts[l.name][:, units].std(axis=0) + 1e-6
-                images, reached = C.activation_max(traced, spec.params, l, units, lo, hi, scale, config.circuits_actmax_steps)
-                actmax.append(ActivationMax(layer=l.name, units=units, images=images, activation=reached,
-                                            top_example=acts[l.name][:, units].max(axis=0)))
+        v, excitation, inhibition, explained = C.one_sided_nmf(e.weights, k)
+        out.append(WeightFactors(source=e.source, target=l.name, factors=v, excitation=excitation,
+                                 inhibition=inhibition, explained=explained))
+    return out
+
+
+def _actmax(traced, spec: ModelSpec, chosen, consecutive: dict[str, ExpandedWeights], acts: dict[str, np.ndarray],
+            config: Config, progress: Progress) -> list[ActivationMax]:
+    inputs = np.asarray(spec.inputs)
+    lo, hi = float(inputs.min()), float(inputs.max())
+    out = []
+    with progress.phase(f"activation maximisation for {len(chosen)} layers"):
+        for i, l in enumerate(chosen, 1):
+            progress.step(i, len(chosen), l.name)
+            e = consecutive.get(l.name)
+            units = e.shown if e is not None else np.arange(min(l.n_units, config.circuits_max_units), dtype=np.int32)
+            seen = acts[l.name][:, units]
+            images, reached = C.activation_max(traced, spec.params, l, units, lo, hi, seen.std(axis=0) + 1e-6,
+                                               config.circuits_actmax_steps)
+            out.append(ActivationMax(layer=l.name, units=units, images=images, activation=reached,
+                                     top_example=seen.max(axis=0)))
+    return out
+
+
+def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_names: tuple[str, ...]) -> Circuits | str:
+    inputs = np.asarray(spec.inputs)
+    floating = np.issubdtype(inputs.dtype, np.floating)
+    traced = trace(spec.apply_fn, spec.params, inputs[:1])
+    layers = traced.layers
+    if not layers:
+        return "no dense or conv layer was found in the model's computation (apply_fn)"
+    notes: list[str] = []
+    todo = C.pairs(layers, config.circuits_skip, floating and spec.input_kind in ("image", "tabular"))
+    expanded = _expand(traced, spec, todo, config, progress, notes)
+    consecutive = {e.target: e for e in expanded if not e.skipped}
+    chosen = _chosen(layers, config.circuits_layers, set(consecutive), notes)
+    take = evenly_spaced(len(inputs), config.circuits_max_examples)
+    with progress.phase(f"top-activating examples over {len(take):,} inputs"):
+        acts = C.unit_activations(traced, spec.params, layers, inputs[take], config.saliency_batch)
+    contexts = []
+    for l in layers:
+        order, values = C.top_examples(acts[l.name], max(config.circuits_examples, 1))
+        contexts.append(UnitContext(layer=l.name, examples=take[order].astype(np.int32), values=values))
+    factors = _factors(chosen, consecutive, config.circuits_nmf_factors, notes)
+    actmax = (_actmax(traced, spec, chosen, consecutive, acts, config, progress)
+              if spec.input_kind == "image" and floating and config.circuits_actmax_steps > 0 else [])
     # The inputs the page shows: each expanded view's target units' best example, every chosen
     # unit's top examples.
     by_layer = {c.layer: c for c in contexts}
@@ -114,10 +130,13 @@ def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_n
     if len(take) < len(inputs):
         notes.append(f"Top-activating examples from {len(take):,} of {len(inputs):,} inputs, evenly spaced "
                      "(circuits_max_examples).")
+    n_classes = len(spec.class_names or ())
     return Circuits(
-        layers=info, expanded=tuple(expanded), chosen=tuple(l.name for l in chosen), contexts=tuple(contexts),
+        layers=tuple(CircuitLayer(name=l.name, tensor=match_tensor(l.param, tensor_names), kind=l.kind,
+                                  n_units=l.n_units, spatial=l.spatial) for l in layers),
+        expanded=tuple(expanded), chosen=tuple(l.name for l in chosen), contexts=tuple(contexts),
         factors=tuple(factors), actmax=tuple(actmax), example_ids=example_ids.astype(np.int32),
         example_images=inputs[example_ids], input_kind=spec.input_kind,
         input_names=tuple(map(str, spec.feature_names or ())) if spec.input_kind == "tabular" else (),
-        class_names=tuple(map(str, spec.class_names or ())) if layers[-1].n_units == len(spec.class_names or ()) else (),
+        class_names=tuple(map(str, spec.class_names)) if n_classes and layers[-1].n_units == n_classes else (),
         n_examples=len(take), notes=tuple(notes))

@@ -140,6 +140,7 @@ class _Run:
     capture: set  # layer params whose matmul results are kept
     captured: dict = field(default_factory=dict)
     seen: list = field(default_factory=list)  # (param, kind, shape, unit axes) of each matmul on a parameter
+    used: set = field(default_factory=set)  # parameters whose first matmul has run
 
 
 def _zero_literal(v) -> bool:
@@ -173,9 +174,12 @@ def _eval(jaxpr, consts, args, tags: dict, run: _Run) -> list:
             if unit_ndim is not None:
                 run.seen.append((param, "conv" if name == "conv_general_dilated" else "dense",
                                  tuple(eqn.outvars[0].aval.shape), unit_ndim))
-            out = [run.inject[param]] if param in run.inject else _bind(eqn, ins)
-            if param in run.capture:
-                run.captured.setdefault(param, out[0])
+            # A kernel used twice (a shared layer) is replaced at its first use only, where it is read.
+            first = param not in run.used
+            run.used.add(param)
+            out = [run.inject[param]] if first and param in run.inject else _bind(eqn, ins)
+            if first and param in run.capture:
+                run.captured[param] = out[0]
                 if run.capture <= run.captured.keys():
                     raise _Done
         elif run.linear and name == "max" and any(_zero_literal(v) for v in eqn.invars):

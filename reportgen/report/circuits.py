@@ -94,13 +94,13 @@ def _top_connections(c: Circuits, images: dict, by_target: dict[str, ExpandedWei
             continue
         cols = _example_columns(c, images, layer, e.shown, n_examples)
         am = next((a for a in c.actmax if a.layer == layer), None)
-        if am is not None:
-            reach = dict(zip(am.units.tolist(), zip(am.activation, am.top_example)))
-            cols.append(TileColumn(label="input", group="optimised", kind="image", tiles=channels_last(am.images[np.searchsorted(am.units, e.shown)]),
-                                   details=tuple(f"activation {fmt.num(float(reach[int(u)][0]), 3)} (best example "
-                                                 f"{fmt.num(float(reach[int(u)][1]), 3)})" for u in e.shown)))
+        if am is not None:  # optimised for the same units, in the same order (the phase's choice)
+            cols.append(TileColumn(label="input", group="optimised", kind="image", tiles=channels_last(am.images),
+                                   details=tuple(f"activation {fmt.num(float(a), 3)} (best example {fmt.num(float(b), 3)})"
+                                                 for a, b in zip(am.activation, am.top_example))))
         cols += _source_columns(c, e, ctx)
-        some = f"; the {len(e.shown)} of {len(e.ranked)} units with the largest weights" if len(e.shown) < len(e.ranked) else ""
+        n = len(e.ranked)
+        some = f"; the {len(e.shown)} of {n} units with the largest weights" if len(e.shown) < n else ""
         figures.append(TileGrid(id=f"circ-top-{i}", title=f"Top connections into {layer} (from {e.source}{some})",
                                 row_labels=tuple(_unit(c, layer, int(u)) for u in e.shown), columns=tuple(cols)))
     return figures
