@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="kernel layout, when the names do not tell (flax: in,out/HWIO; pytorch: out,in/OIHW)")
     report.add_argument("--model", metavar="MODULE:FACTORY",
                         help="a function returning a reportgen.ModelSpec (e.g. mypkg.models:spec or models.py:spec); "
-                        "enables the model-level sections (saliency)")
+                        "enables the model-level sections (saliency, circuits, bias, per-class importance)")
     report.add_argument("--inputs", metavar="NPZ",
                         help="examples for the model: an .npz with 'inputs' (or 'x'), optional 'labels' (or 'y') "
                         "and 'groups'; replaces the ModelSpec's own")
