@@ -332,3 +332,22 @@ def test_attention_model_heads_are_units_and_parallel_branches_are_noted():
     for part in section.parts:
         for figure in part.figures:
             assert packed_item(figure)
+
+
+def test_channels_first_inputs_give_kernels_in_channels_last_order():
+    import flax.linen as nn
+    import jax.numpy as jnp
+
+    class Nchw(nn.Module):  # a PyTorch-style model: NCHW inputs moved to NHWC inside
+        @nn.compact
+        def __call__(self, x):
+            x = nn.relu(nn.Conv(4, (3, 3), name="Conv_0")(jnp.moveaxis(x, 1, -1)))
+            return nn.Dense(2, name="Dense_0")(x.reshape(x.shape[0], -1))
+
+    model = Nchw()
+    x = np.random.default_rng(9).uniform(size=(5, 3, 6, 6)).astype(np.float32)
+    params = _int_weights(_init(model, x[:1]), 10)
+    traced = trace(lambda p, v: model.apply({"params": p}, v), params, x[:1])
+    w, centre, offset, _ = C.expanded_weights(traced, params, None, traced.layers[0], x[:1])
+    assert centre == (3, 3) and offset == (2, 2)
+    np.testing.assert_array_equal(w, np.asarray(params["Conv_0"]["kernel"]).transpose(3, 0, 1, 2))

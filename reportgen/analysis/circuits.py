@@ -59,7 +59,12 @@ def expanded_weights(traced: Traced, params: Any, source: Layer | None, target: 
     x_ref = np.asarray(x_ref)
     a0 = x_ref if source is None else _outputs_fn(traced, (source.param,), True)(params, x_ref)[source.param]
     jac = np.asarray(_jacobian_fn(traced, source, target)(params, x_ref, a0), np.float32)  # [target units, *a0]
-    w = _spatial2d(jac[:, 0] if source is None else jac.reshape(len(jac), *source.spatial, source.n_units))
+    if source is None:  # the input's own layout: NCHW images (as saliency reads them) become NHWC
+        from .saliency_phase import channels_last
+
+        w = _spatial2d(channels_last(jac[:, 0]))
+    else:
+        w = _spatial2d(jac.reshape(len(jac), *source.spatial, source.n_units))
     centre = tuple(s // 2 for s in target.spatial) or None
     offset: tuple = (0, 0)
     truncated = False
