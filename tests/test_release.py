@@ -32,6 +32,7 @@ def test_model_card_summarises_and_escapes_untrusted_names(tmp_path):
     card = _run(tmp_path, "c")[2].decode()
     assert card.startswith("## Model Examination")
     assert "Bias audit | 'approved' rate gap between groups 48%; flagged: group" in card
+    assert "Circuits | 3 layers, expanded weights for 5 layer pairs; 3-factor NMF explains 65% (Dense\\_0)" in card
     assert "Sensitive feature drives predictions" in card and "c.html" in card
     # A hostile tensor name can neither inject HTML nor break the table.
     bad = "evil<img src=x onerror=alert(1)>|`x`"

@@ -44,6 +44,17 @@ def _saliency_row(a: Analysis) -> str | None:
     return "; ".join(parts)
 
 
+def _circuits_row(a: Analysis) -> str | None:
+    c = a.circuits
+    if c is None:
+        return None
+    parts = [f"{len(c.layers)} layers, expanded weights for {len(c.expanded)} layer pairs"]
+    if c.factors:
+        parts.append(f"{c.factors[0].factors.shape[0]}-factor NMF explains " + ", ".join(f"{fmt.percent(f.explained)} ({_md(f.target)})"
+                                                        for f in c.factors))
+    return "; ".join(parts)
+
+
 def _bias_row(a: Analysis) -> str | None:
     b = a.bias
     if b is None:
@@ -65,7 +76,7 @@ def model_card(a: Analysis, report_name: str | None = None) -> str:
             ("Alerts", f"{fmt.count(n_err, 'error')}, {fmt.count(n_warn, 'warning')}"),
             ("Dead / near-duplicate units", f"{dead} / {dup}")]
     for label, row in (("Spectral health (WeightWatcher α)", _spectral_row(a)), ("Saliency", _saliency_row(a)),
-                       ("Bias audit", _bias_row(a))):
+                       ("Circuits", _circuits_row(a)), ("Bias audit", _bias_row(a))):
         if row is not None:
             rows.append((label, row))
     where = f"; the full report is {_md(report_name)}" if report_name else ""
