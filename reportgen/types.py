@@ -328,7 +328,7 @@ class BiasAudit:
     flip_rate: tuple[float, ...]  # per sensitive feature: predictions changed by flipping/permuting it
     counterfactual: tuple[str, ...]  # "flip" (two values swapped) or "permute", per sensitive feature
     expanded: tuple[tuple[float, ...], ...]  # per sensitive feature, its linearised weight to each output
-    expanded_method: str  # "product of the dense kernels (ReLU as identity)" or "mean input gradient"
+    expanded_method: str  # "expanded weights from the inputs to the output layer (...)" or "mean input gradient"
     input_tensor: str | None  # the kernel the inputs feed (where a sensitive feature's weights are)
     units: tuple[BiasUnit, ...]
     flagged: tuple[str, ...]  # sensitive features that tripped the alert

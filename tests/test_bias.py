@@ -50,6 +50,9 @@ def test_planted_bias_is_flagged(planted):
     after = np.asarray(spec.apply_fn(spec.params, x2)).argmax(1) == 1
     assert a.flip_rate[0] == pytest.approx(np.mean(before != after))
     assert sum(a.attribution_share) == pytest.approx(1.0, abs=1e-6)
+    # The linearised weights of `group` to each output: the product of the three kernels (numpy).
+    kernels = [np.asarray(spec.params[f"Dense_{i}"]["kernel"], np.float64) for i in range(3)]
+    np.testing.assert_allclose(a.expanded[0], (kernels[0] @ kernels[1] @ kernels[2])[7], rtol=1e-5)
 
 
 def test_a_named_unit_whose_removal_narrows_the_parity_gap(planted):

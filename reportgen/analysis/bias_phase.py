@@ -33,11 +33,20 @@ def _shares(spec: ModelSpec, x: np.ndarray, positive: int, config: Config) -> np
     return mean_abs / mean_abs.sum() if mean_abs.sum() > 0 else mean_abs
 
 
-def _expanded(spec: ModelSpec, x: np.ndarray, js: list[int], chain: list[str] | None, n_out: int,
+def _expanded(spec: ModelSpec, x: np.ndarray, js: list[int], n_out: int,
               config: Config) -> tuple[list[tuple[float, ...]], str]:
-    if chain is not None:
-        product = b.chain_product(spec.params, chain)
-        return [tuple(float(v) for v in product[j]) for j in js], "product of the dense kernels (ReLU as identity)"
+    """Each sensitive feature's linearised weight to each output: the circuits' expanded
+    weights from the input to the output layer (for a ReLU dense stack, the product of its
+    kernels), or the mean input gradient when no output layer is found in the model."""
+    from .circuits import expanded_weights
+    from .linearize import trace
+
+    traced = trace(spec.apply_fn, spec.params, x[:1])
+    last = traced.layers[-1] if traced.layers else None
+    if last is not None and last.n_units == n_out and not last.spatial:
+        w = expanded_weights(traced, spec.params, None, last, x.mean(axis=0, keepdims=True))[0][:, 0, 0, :]
+        return ([tuple(float(v) for v in w[:, j]) for j in js],
+                "expanded weights from the inputs to the output layer (ReLU as identity)")
     from . import saliency as k
 
     grads = [batched(k.gradient, dict(x=x, targets=np.full(len(x), c, np.int32)), config.saliency_batch,
@@ -115,7 +124,7 @@ def bias_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_names
             flips.append(float(np.mean((_predict(spec, spec.params, x2, config).argmax(1) == positive) != pred)))
             kinds.append(kind)
         chain = b.dense_chain(spec.params)
-        expanded, method = _expanded(spec, x, js, chain, logits.shape[1], config)
+        expanded, method = _expanded(spec, x, js, logits.shape[1], config)
         acts = b.flatten_activations(spec.intermediates_fn(spec.params, x)) if spec.intermediates_fn else {}
         first = chain[0] if chain else next(iter(acts), "").split("/")[-1]
         input_tensor = _kernel_of(first, tensor_names) if first else None
