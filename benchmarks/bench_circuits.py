@@ -1,9 +1,10 @@
 """The circuits phase (expanded weights, top-activating examples, NMF, activation maximisation)
-on the digits CNN and on a CIFAR-shaped CNN with random weights.
+on the digits CNN, a CIFAR-shaped CNN and a 64x64 ResNet-style CNN (random weights).
 
 Per model, in one process: the first run (tracing and XLA compilation included), then three
 more runs of the same spec (compiled kernels reused) whose median is "warm"; both with the
-default 128 activation-maximisation steps and with none, so that its share shows.
+default 128 activation-maximisation steps and with none, so that its share shows (the ResNet-style
+model: defaults only, one warm run).
 
 Run: python benchmarks/bench_circuits.py   -> benchmarks/results/circuits.json
 """
@@ -51,6 +52,31 @@ def cifar_shaped() -> ModelSpec:
                      input_kind="image", name="cifar_shaped")
 
 
+def resnet_shaped() -> ModelSpec:
+    """A 64x64x3 ResNet-style CNN: a stem and four residual blocks (32-128 channels, 1x1
+    shortcut convs where the width changes), global average pool, 128 hidden, 10 outputs; 512
+    uniform random inputs. Its activation maximisation would cost ~5,300 GFLOP per layer (400 s
+    here), so the default budget leaves it out: this row shows what the rest costs."""
+    import flax.linen as nn
+
+    class Res(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.relu(nn.Conv(32, (3, 3))(x))
+            for c in (32, 64, 64, 128):
+                y = nn.Conv(c, (3, 3))(nn.relu(nn.Conv(c, (3, 3))(x)))
+                x = nn.relu(y + (x if x.shape[-1] == c else nn.Conv(c, (1, 1))(x)))
+                if c != 32:
+                    x = nn.max_pool(x, (2, 2), (2, 2))
+            return nn.Dense(10)(nn.relu(nn.Dense(128)(x.mean(axis=(1, 2)))))
+
+    model = Res()
+    x = np.random.default_rng(0).uniform(size=(512, 64, 64, 3)).astype(np.float32)
+    params = model.init(jax.random.key(0), x[:1])["params"]
+    return ModelSpec(apply_fn=lambda p, v: model.apply({"params": p}, v), params=params, inputs=x,
+                     input_kind="image", name="resnet_shaped")
+
+
 def _time(spec: ModelSpec, config: Config, repeats: int) -> dict:
     quiet = Progress(enabled=False)
     start = time.perf_counter()
@@ -63,7 +89,8 @@ def _time(spec: ModelSpec, config: Config, repeats: int) -> dict:
         warm.append(time.perf_counter() - start)
     return {"first_s": round(first, 3), "warm_median_s": round(statistics.median(warm), 3),
             "warm_s": [round(t, 3) for t in warm], "pairs": len(found.expanded),
-            "explained": [round(f.explained, 4) for f in found.factors]}
+            "explained": [round(f.explained, 4) for f in found.factors],
+            "actmax_layers": [a.layer for a in found.actmax], "notes": list(found.notes)}
 
 
 def main(repeats: int = 3) -> dict:
@@ -74,6 +101,8 @@ def main(repeats: int = 3) -> dict:
         runs[name] = {"inputs": len(spec.inputs),
                       "actmax_128": _time(spec, Config(), repeats),
                       "no_actmax": _time(spec, Config(circuits_actmax_steps=0), repeats)}
+    spec = resnet_shaped()
+    runs["resnet_shaped"] = {"inputs": len(spec.inputs), "actmax_128": _time(spec, Config(), 1)}
     result = {
         "what": "circuits phase wall time (seconds), first run in the process and the median of warm runs",
         "reportgen_version": reportgen.__version__, "runs": runs,

@@ -88,6 +88,8 @@ class Config:
     circuits_max_examples: int = 2048  # examples searched for top activations (evenly spaced)
     circuits_nmf_factors: int = 3  # k of the one-sided NMF; 3 shows as RGB
     circuits_actmax_steps: int = 128  # gradient-ascent steps per image (image models); 0 = none
+    circuits_actmax_gflop: float = 500.0  # its compute budget for all layers (XLA flop counts); 0 = none
+    circuits_max_pairs: int = 12  # expanded-weight views drawn (pairs that skip a layer first); the sidecar has all
     circuits_max_mb: float = 256.0  # largest expanded-weight Jacobian computed; bigger pairs are noted
     workers: int = 0  # threads for per-tensor work; 0 = one per CPU core, at most 4
 
@@ -118,7 +120,7 @@ def _check_saliency(values: dict[str, Any]) -> None:
         raise InputError(f"saliency_target must be 'predicted', 'label' or a class index, not {target!r}")
     if values.get("ig_baseline") not in (None, *BASELINES):
         raise InputError(f"ig_baseline must be one of {', '.join(BASELINES)}, not {values['ig_baseline']!r}")
-    for key in ("circuits_max_units", "circuits_top_inputs", "circuits_max_examples", "circuits_nmf_factors",
+    for key in ("circuits_max_units", "circuits_top_inputs", "circuits_max_pairs", "circuits_max_examples", "circuits_nmf_factors",
                 "saliency_max_examples", "saliency_examples", "saliency_batch", "smoothgrad_samples",
                 "ig_steps", "ig_max_steps"):
         if key in values and (not isinstance(values[key], int) or values[key] < 1):

@@ -404,6 +404,7 @@ class Circuits:
     layers: tuple[CircuitLayer, ...]
     expanded: tuple[ExpandedWeights, ...]
     chosen: tuple[str, ...]  # layers whose top connections are shown with context
+    drawn: tuple[int, ...]  # indices into `expanded` the page draws, in page order
     contexts: tuple[UnitContext, ...]
     factors: tuple[WeightFactors, ...]
     actmax: tuple[ActivationMax, ...]

@@ -351,3 +351,26 @@ def test_channels_first_inputs_give_kernels_in_channels_last_order():
     w, centre, offset, _ = C.expanded_weights(traced, params, None, traced.layers[0], x[:1])
     assert centre == (3, 3) and offset == (2, 2)
     np.testing.assert_array_equal(w, np.asarray(params["Conv_0"]["kernel"]).transpose(3, 0, 1, 2))
+
+
+def test_activation_maximisation_budget_and_drawn_pairs_cap():
+    model = _conv_stack("max")
+    x = np.random.default_rng(11).uniform(size=(20, 14, 14, 2)).astype(np.float32)
+    spec = ModelSpec(apply_fn=lambda p, v: model.apply({"params": p}, v), params=_init(model, x[:1]), inputs=x,
+                     input_kind="image")
+    quiet = Progress(enabled=False)
+    traced = trace(spec.apply_fn, spec.params, x[:1])
+    conv1 = traced.layers[1]  # the only chosen layer (no hidden dense layer)
+    flops = C.forward_flops(traced, spec.params, conv1, x[:1])
+    assert flops >= 2 * (12 * 12 * 2 * 9 * 2 + 4 * 4 * 3 * 9 * 2)  # both convs' multiply-adds, twice
+    per_step = 3 * conv1.n_units * flops
+    found = circuits_phase(spec, Config(circuits_actmax_gflop=40.5 * per_step / 1e9), quiet, ())
+    assert found.actmax and "Activation maximisation of Conv_1: 40 of 128 steps, within circuits_actmax_gflop." \
+        in found.notes
+    found = circuits_phase(spec, Config(circuits_actmax_gflop=10 * per_step / 1e9), quiet, ())
+    assert not found.actmax and any(n.startswith("Activation maximisation of Conv_1 left out") for n in found.notes)
+    # Views drawn: the pair that skips a layer first; the chosen layer's own pair is its top connections.
+    found = circuits_phase(spec, Config(circuits_max_pairs=1, circuits_actmax_steps=0), quiet, ())
+    pairs = [(found.expanded[i].source, found.expanded[i].target) for i in found.drawn]
+    assert pairs == [("input", "Conv_1")]
+    assert any(n.startswith("Expanded weights drawn for 1 of 2 pairs") for n in found.notes)

@@ -193,6 +193,19 @@ def _actmax_fn(traced: Traced, layer: Layer, lo: float, hi: float, steps: int):
     return jax.jit(jax.vmap(solve, in_axes=(None, 0, 0, 0)))
 
 
+def forward_flops(traced: Traced, params: Any, layer: Layer, x1: np.ndarray) -> float | None:
+    """XLA's count of floating-point operations from one input to the layer's matmul result
+    (None where the backend gives no count): what one step of activation maximisation costs,
+    a third of it, known before anything runs and the same on every run."""
+    try:
+        cost = _outputs_fn(traced, (layer.param,), False).lower(params, x1).cost_analysis()
+    except Exception:  # a backend without cost analysis: the step count is then not limited
+        return None
+    cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
+    flops = cost.get("flops") if isinstance(cost, dict) else None
+    return float(flops) if flops and flops > 0 else None
+
+
 def activation_max(traced: Traced, params: Any, layer: Layer, units: np.ndarray, lo: float, hi: float,
                    scale: np.ndarray, steps: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(images [units, *input], largest activation reached [units]): gradient ascent on each

@@ -14,6 +14,8 @@ from .projection import evenly_spaced
 from .training import match_tensor
 from .views import heatmap
 
+MIN_ACTMAX_STEPS = 32  # fewer steps leave the image near its start: not worth showing
+
 
 def _chosen(layers: tuple[Layer, ...], wanted: tuple[str, ...], fed: set[str], notes: list[str]) -> tuple[Layer, ...]:
     if not wanted:
@@ -82,21 +84,55 @@ def _factors(chosen, consecutive: dict[str, ExpandedWeights], k: int, notes: lis
 
 
 def _actmax(traced, spec: ModelSpec, chosen, consecutive: dict[str, ExpandedWeights], acts: dict[str, np.ndarray],
-            config: Config, progress: Progress) -> list[ActivationMax]:
+            config: Config, progress: Progress, notes: list[str]) -> list[ActivationMax]:
+    """Per chosen layer, within circuits_actmax_gflop: the step count follows from XLA's flop
+    count of a forward pass (deterministic, unlike a time limit), and a layer that cannot get
+    MIN_ACTMAX_STEPS is left out with a note."""
     inputs = np.asarray(spec.inputs)
     lo, hi = float(inputs.min()), float(inputs.max())
+    budget = config.circuits_actmax_gflop * 1e9 if config.circuits_actmax_gflop > 0 else float("inf")
     out = []
     with progress.phase(f"activation maximisation for {len(chosen)} layers"):
-        for i, l in enumerate(chosen, 1):
-            progress.step(i, len(chosen), l.name)
+        for i, l in enumerate(chosen):
+            progress.step(i + 1, len(chosen), l.name)
             e = consecutive.get(l.name)
             units = e.shown if e is not None else np.arange(min(l.n_units, config.circuits_max_units), dtype=np.int32)
+            share = budget / (len(chosen) - i)  # what is left, shared by the layers left
+            flops = C.forward_flops(traced, spec.params, l, inputs[:1])
+            per_step = 3 * len(units) * flops if flops else 0.0  # forward and backward, every unit
+            steps = config.circuits_actmax_steps if not per_step else min(config.circuits_actmax_steps,
+                                                                          int(share // per_step))
+            if per_step and steps < min(MIN_ACTMAX_STEPS, config.circuits_actmax_steps):
+                notes.append(f"Activation maximisation of {l.name} left out: {len(units)} units x "
+                             f"{config.circuits_actmax_steps} steps would take "
+                             f"{per_step * config.circuits_actmax_steps / 1e9:,.0f} GFLOP ({flops / 1e9:.2g} per "
+                             f"forward pass), over the {share / 1e9:,.0f} left of circuits_actmax_gflop.")
+                continue
+            if steps < config.circuits_actmax_steps:
+                notes.append(f"Activation maximisation of {l.name}: {steps} of {config.circuits_actmax_steps} "
+                             "steps, within circuits_actmax_gflop.")
+            budget -= steps * per_step
             seen = acts[l.name][:, units]
-            images, reached = C.activation_max(traced, spec.params, l, units, lo, hi, seen.std(axis=0) + 1e-6,
-                                               config.circuits_actmax_steps)
+            images, reached = C.activation_max(traced, spec.params, l, units, lo, hi, seen.std(axis=0) + 1e-6, steps)
             out.append(ActivationMax(layer=l.name, units=units, images=images, activation=reached,
                                      top_example=seen.max(axis=0)))
     return out
+
+
+def _drawn(expanded: list[ExpandedWeights], chosen: tuple[str, ...], cap: int, notes: list[str]) -> tuple[int, ...]:
+    """The expanded-weight views the page draws: pairs that skip layers first (the point of
+    expanding), then consecutive pairs not already drawn as top connections; at most `cap`,
+    each kind evenly spaced in depth."""
+    skips = [i for i, e in enumerate(expanded) if e.skipped]
+    rest = [i for i, e in enumerate(expanded) if not e.skipped and e.target not in chosen]
+    if len(skips) + len(rest) <= cap:
+        return tuple(skips + rest)
+    take_skips = [skips[j] for j in evenly_spaced(len(skips), cap)]
+    room = cap - len(take_skips)
+    picked = take_skips + ([rest[j] for j in evenly_spaced(len(rest), room)] if room > 0 else [])
+    notes.append(f"Expanded weights drawn for {len(picked)} of {len(skips) + len(rest)} pairs (circuits_max_pairs): "
+                 "those that skip a layer first, evenly spaced in depth; the sidecar has every pair.")
+    return tuple(picked)
 
 
 def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_names: tuple[str, ...]) -> Circuits | str:
@@ -119,12 +155,13 @@ def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_n
         order, values = C.top_examples(acts[l.name], max(config.circuits_examples, 1))
         contexts.append(UnitContext(layer=l.name, examples=take[order].astype(np.int32), values=values))
     factors = _factors(chosen, consecutive, config.circuits_nmf_factors, notes)
-    actmax = (_actmax(traced, spec, chosen, consecutive, acts, config, progress)
+    actmax = (_actmax(traced, spec, chosen, consecutive, acts, config, progress, notes)
               if spec.input_kind == "image" and floating and config.circuits_actmax_steps > 0 else [])
-    # The inputs the page shows: each expanded view's target units' best example, every chosen
-    # unit's top examples.
+    drawn = _drawn(expanded, tuple(l.name for l in chosen), config.circuits_max_pairs, notes)
+    # The inputs the page shows: each drawn expanded view's target units' best example, every
+    # chosen unit's top examples.
     by_layer = {c.layer: c for c in contexts}
-    ids = [by_layer[e.target].examples[e.shown, 0] for e in expanded]
+    ids = [by_layer[expanded[i].target].examples[expanded[i].shown, 0] for i in drawn]
     ids += [by_layer[l.name].examples[consecutive[l.name].shown] for l in chosen if l.name in consecutive]
     example_ids = np.unique(np.concatenate([np.ravel(i) for i in ids])) if ids else np.zeros(0, np.int32)
     if len(take) < len(inputs):
@@ -134,7 +171,8 @@ def circuits_phase(spec: ModelSpec, config: Config, progress: Progress, tensor_n
     return Circuits(
         layers=tuple(CircuitLayer(name=l.name, tensor=match_tensor(l.param, tensor_names), kind=l.kind,
                                   n_units=l.n_units, spatial=l.spatial) for l in layers),
-        expanded=tuple(expanded), chosen=tuple(l.name for l in chosen), contexts=tuple(contexts),
+        expanded=tuple(expanded), chosen=tuple(l.name for l in chosen),
+        drawn=drawn, contexts=tuple(contexts),
         factors=tuple(factors), actmax=tuple(actmax), example_ids=example_ids.astype(np.int32),
         example_images=inputs[example_ids], input_kind=spec.input_kind,
         input_names=tuple(map(str, spec.feature_names or ())) if spec.input_kind == "tabular" else (),

@@ -114,15 +114,11 @@ def _expanded_title(e: ExpandedWeights) -> str:
 
 
 def _expanded(c: Circuits, images: dict) -> list:
-    """Pairs that skip layers first (the point of expanding), then consecutive pairs whose
-    target is not already shown under top connections."""
+    """The pairs the analysis chose to draw (circuits_max_pairs), in its order."""
     figures = []
     ctx = _context(c)
-    order = sorted(range(len(c.expanded)), key=lambda i: (not c.expanded[i].skipped, i))
-    for i in order:
+    for i in c.drawn:
         e = c.expanded[i]
-        if not e.skipped and e.target in c.chosen:
-            continue
         if e.heatmap is not None:
             h = e.heatmap
             figures.append(HeatmapChart(

@@ -161,8 +161,10 @@ METHODS: tuple[tuple[str, str], ...] = (
                                 "inputs' range) from a fixed-seed start, circuits_actmax_steps (128) Adam steps "
                                 "(step 0.05) maximising the unit's matmul result at the centre position divided by its "
                                 "spread over the examples, minus 0.5·mean((x̂ − ½)²) and 0.5·total variation of "
-                                "x̂ = (x − lo)/(hi − lo). The hover compares its largest activation with the best "
-                                "example's."),
+                                "x̂ = (x − lo)/(hi − lo), with fewer steps where 3 x units x steps x XLA's flop "
+                                "count of a forward pass would exceed circuits_actmax_gflop (500; under 32 steps "
+                                "the layer is left out, with a note). The hover compares its largest activation "
+                                "with the best example's."),
     ("NMF weight factors", "One-sided NMF (Voss et al., 2021): the expanded weights W [target, h, w, source] as a "
                            "matrix over source units, max(0, W) and max(0, −W) stacked into one non-negative X ≈ "
                            "U·V (scikit-learn NMF, nndsvda start, fixed seed), V the circuits_nmf_factors (3) factors "
