@@ -19,6 +19,8 @@ def _spatial2d(a: np.ndarray) -> np.ndarray:
         return a[:, None, None, :]
     if a.ndim == 3:
         return a[:, None, :, :]
+    if a.ndim > 4:  # the phase notes the pair as not computed, with this reason
+        raise ValueError(f"{a.ndim - 2}-D spatial maps are not drawn (1-D and 2-D only)")
     return a
 
 
