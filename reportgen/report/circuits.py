@@ -180,7 +180,7 @@ def _strongest(c: Circuits, e: ExpandedWeights) -> Cell:
 
 
 def circuits_section(c: Circuits | None, why: str, href: Href, n_examples: int = 4) -> Section:
-    title = "Circuits: how units connect across layers"
+    title = "Circuits"
     if c is None:
         return Section(id="circuits", title=title, intro=why)
     images = _examples(c)
