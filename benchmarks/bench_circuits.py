@@ -11,8 +11,6 @@ Run: python benchmarks/bench_circuits.py   -> benchmarks/results/circuits.json
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -25,12 +23,12 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import reportgen  # noqa: E402
+from record import save  # noqa: E402
 from reportgen.analysis.circuits_phase import circuits_phase  # noqa: E402
 from reportgen.config import Config  # noqa: E402
 from reportgen.progress import Progress  # noqa: E402
 from reportgen.types import ModelSpec  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def cifar_shaped() -> ModelSpec:
@@ -106,12 +104,8 @@ def main(repeats: int = 3) -> dict:
     result = {
         "what": "circuits phase wall time (seconds), first run in the process and the median of warm runs",
         "reportgen_version": reportgen.__version__, "runs": runs,
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
-                    "jax": jax.__version__},
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "circuits.json").write_text(json.dumps(result, indent=1) + "\n")
-    return result
+    return save("circuits", result)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -28,9 +26,10 @@ import optax  # noqa: E402
 
 from model import load_data, make_model  # noqa: E402
 
+from record import save  # noqa: E402
+
 from reportgen import TrainingRecorder  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 STEPS, BATCH = 200, 64
 
 
@@ -107,12 +106,8 @@ def main(repeats: int = 9) -> dict:
         "overhead_record_every_step": round(med["record"] / med["none"] - 1, 3),
         "overhead_fused": round(med["fused"] / med["none"] - 1, 3),
         "log_bytes_200_steps": sizes["record"], "runs_s": {m: [round(t, 4) for t in v] for m, v in times.items()},
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
-                    "jax": jax.__version__},
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "training.json").write_text(json.dumps(result, indent=1) + "\n")
-    return result
+    return save("training", result)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from record import machine  # noqa: E402
 from models import (WORK, bert_mini_shapes, gpt2_small_shapes, llama_1b_shapes, random_weights,  # noqa: E402
                     write_safetensors, write_sharded)
 
@@ -42,17 +42,6 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 TOPICS = {"spectral": ["bench_spectral.py"], "stats": ["bench_stats.py"], "projections": ["bench_projections.py"],
           "saliency": ["bench_saliency.py"], "circuits": ["bench_circuits.py"], "training": ["bench_training.py"],
           "browser": ["bench_browser.py"]}
-
-
-def machine() -> dict:
-    mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    import jax
-
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
-            "cpu_count": os.cpu_count(), "memory_gb": round(int(mem.split()[1]) / 1e6, 1),
-            "jax": jax.__version__, "jax_devices": [str(d) for d in jax.devices()]}
 
 
 def _tree(pid: int) -> list[int]:

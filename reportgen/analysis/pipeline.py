@@ -183,25 +183,21 @@ def analyze_first(weights: ModelWeights, spec: ModelSpec | None, config: Config,
                                                        f"({t.name!r}); each is analysed on its own.",))
                if counts[t.name] > 1 else t for t in results]
     notes = []
-    saliency, saliency_s = None, 0.0
     if spec is None:
         notes.append("No model was given (--model), so model-level sections are not included.")
-    elif "saliency" in config.sections:
+    names = tuple(r.name for r in weights)
+
+    def timed(section: str, title: str, phase: str, *args):
+        """(result or None, seconds) of a model-level phase the config asks for."""
+        if spec is None or section not in config.sections:
+            return None, 0.0
         start = time.perf_counter()
-        saliency = _model_section("Saliency", "saliency_phase", spec, config, progress, notes)
-        saliency_s = time.perf_counter() - start
-    circuits, circuits_s = None, 0.0
-    if spec is not None and "circuits" in config.sections:
-        start = time.perf_counter()
-        circuits = _model_section("Circuits", "circuits_phase", spec, config, progress, notes,
-                                  tuple(r.name for r in weights))
-        circuits_s = time.perf_counter() - start
-    audit, bias_s = None, 0.0
-    if spec is not None and "bias" in config.sections:
-        start = time.perf_counter()
-        audit = _model_section("Bias audit", "bias_phase", spec, config, progress, notes,
-                               tuple(r.name for r in weights))
-        bias_s = time.perf_counter() - start
+        found = _model_section(title, phase, spec, config, progress, notes, *args)
+        return found, time.perf_counter() - start
+
+    saliency, saliency_s = timed("saliency", "Saliency", "saliency_phase")
+    circuits, circuits_s = timed("circuits", "Circuits", "circuits_phase", names)
+    audit, bias_s = timed("bias", "Bias audit", "bias_phase", names)
     start = time.perf_counter()
     training, diff = _training_phase(weights, results, config, progress, training_log, compare)
     importance = None
